@@ -59,9 +59,11 @@ $(eval $(call archive,$(SERVER_A),$(SERVER_SRC)))
 $(eval $(call archive,$(ADMIND_A),$(ADMIND_SRC)))
 $(eval $(call archive,$(CLI_A),$(CLI_SRC)))
 
+# The server and protocol archives call each other: link them as a group.
 bin/mailstead-imapd: $(call obj,server/imapd_main.c) $(SERVER_A) $(PROTO_A) $(LIB_A)
 	@mkdir -p bin
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) -o $@ $< -Wl,--start-group $(SERVER_A) $(PROTO_A) $(LIB_A) -Wl,--end-group \
+		$(PKG_LIBS)
 
 bin/mailstead-admind: $(call obj,admin/admind_main.c) $(ADMIND_A) $(LIB_A)
 	@mkdir -p bin
@@ -74,7 +76,7 @@ bin/mailstead-admin: $(call obj,admin/admin_cli_main.c) $(CLI_A) $(LIB_A)
 $(B)/tests/%: tests/unit/%.c $(call obj,$(UNIT_SUPPORT)) $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(call obj,$(UNIT_SUPPORT)) \
-		$(ARCHIVES) $(PKG_LIBS) $(CUNIT_LIBS)
+		-Wl,--start-group $(ARCHIVES) -Wl,--end-group $(PKG_LIBS) $(CUNIT_LIBS)
 
 deps:
 	@sh deploy/dev/deps.sh

@@ -52,7 +52,8 @@ struct config {
 	uint64_t max_connections_per_worker;
 	uint64_t max_connections_per_ip;
 	uint64_t auth_fail_delay_ms;
-	uint64_t max_auth_failures_per_ip; /* per minute */
+	uint64_t max_auth_failures_per_ip;      /* per minute */
+	uint64_t max_auth_failures_per_account; /* per minute */
 };
 
 /* Fills cfg with every default. Strings are malloc'd; config_free releases

@@ -623,7 +623,7 @@ const char *db_error_reason(const PGresult *res)
 		static const struct {
 			const char *code, *reason;
 		} map[] = {{"MSNF0", "not_found"}, {"MSCF0", "conflict"}, {"MSIV0", "invalid"},
-			   {"MSLM0", "limit"},	   {"MSFB0", "forbidden"}};
+			   {"MSLM0", "limit"},	   {"MSFB0", "forbidden"}, {"MSOQ0", "over_quota"}};
 		for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 			if (strcmp(state, map[i].code) == 0)
 				return map[i].reason;

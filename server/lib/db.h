@@ -82,7 +82,7 @@ unsigned db_pending(const struct db *db);
 
 /* Maps a failed result to a short machine reason using its SQLSTATE:
  * the class "MS" codes raised by schema/ functions (MSNF0 not_found, MSCF0
- * conflict, MSIV0 invalid, MSLM0 limit, MSFB0 forbidden), unique violations
+ * conflict, MSIV0 invalid, MSLM0 limit, MSFB0 forbidden, MSOQ0 over_quota), unique violations
  * (conflict), check/foreign-key/not-null violations and bad input syntax
  * (invalid); anything else is NULL (an internal error). */
 const char *db_error_reason(const PGresult *res);

@@ -99,6 +99,12 @@ class Instance:
             self._sh("init", self.pgdata, self.rundir)
             self._sh("start", self.pgdata, self.rundir)
             self._pg_started = True
+            self.tls_cert = os.path.join(self.dir, "cert.pem")
+            self.tls_key = os.path.join(self.dir, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                            "-subj", "/CN=localhost", "-keyout", self.tls_key,
+                            "-out", self.tls_cert], check=True, capture_output=True)
             self.config_path = os.path.join(self.dir, "mailstead.conf")
             self.write_config(extra_config or {})
         except BaseException:
@@ -126,6 +132,8 @@ class Instance:
             "imaps_listen": "127.0.0.1:%d" % self.imaps_port,
             "lmtp_listen": "127.0.0.1:%d" % self.lmtp_port,
             "workers": "2",
+            "tls_cert": self.tls_cert,
+            "tls_key": self.tls_key,
             # Fast tests: the cheapest Argon2id cost the config allows.
             "argon2_memory_kib": "64",
             "argon2_iterations": "1",

@@ -1,0 +1,88 @@
+#include "imap_cmd.h"
+
+#include <string.h>
+
+#define ANY (IMAP_STATE_NOT_AUTH | IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+#define NOT_AUTH IMAP_STATE_NOT_AUTH
+#define AUTH (IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+#define SELECTED IMAP_STATE_SELECTED
+
+/* Sorted by name: imap_cmd_find does a binary search, and test_imap_cmd
+ * checks the order. */
+static const struct imap_cmd_def imap_cmds[] = {
+	{"AUTHENTICATE", cmd_authenticate, NOT_AUTH, 0},
+	{"CAPABILITY", cmd_capability, ANY, 0},
+	{"EXAMINE", cmd_examine, AUTH, 0},
+	{"LOGIN", cmd_login, NOT_AUTH, 0},
+	{"LOGOUT", cmd_logout, ANY, 0},
+	{"NOOP", cmd_noop, ANY, 0},
+	{"SELECT", cmd_select, AUTH, 0},
+	{"STARTTLS", cmd_starttls, NOT_AUTH, 0},
+};
+#define N_CMDS (sizeof(imap_cmds) / sizeof(imap_cmds[0]))
+
+const struct imap_cmd_def *imap_cmd_table(unsigned *count_r)
+{
+	*count_r = N_CMDS;
+	return imap_cmds;
+}
+
+const struct imap_cmd_def *imap_cmd_find(const char *name)
+{
+	size_t lo = 0, hi = N_CMDS;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(name, imap_cmds[mid].name);
+		if (c == 0)
+			return &imap_cmds[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+const char *imap_cmd_capabilities(void)
+{
+	return "";
+}
+
+void imap_cmd_dispatch(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	const struct imap_cmd_def *def;
+
+	if (strcmp(cmd->name, "UID") == 0) {
+		if (cmd->argc == 0 || cmd->args[0].type != IMAP_ARG_ATOM) {
+			imap_cmd_finish(cmd, IMAP_BAD, "UID needs a command");
+			return;
+		}
+		def = imap_cmd_find(cmd->args[0].str);
+		if (def == NULL || !(def->flags & IMAP_CMD_UID)) {
+			imap_cmd_finish(cmd, IMAP_BAD, "Unknown UID command");
+			return;
+		}
+		cmd->uid = true;
+		cmd->name = def->name;
+		cmd->args++;
+		cmd->argc--;
+	} else {
+		def = imap_cmd_find(cmd->name);
+		if (def == NULL) {
+			imap_cmd_finish(cmd, IMAP_BAD, "Unknown command");
+			return;
+		}
+		cmd->name = def->name;
+		cmd->no_expunge = (def->flags & IMAP_CMD_NO_EXPUNGE) != 0;
+	}
+	if (!(def->states & s->state)) {
+		imap_cmd_finish(cmd, IMAP_BAD, "%s",
+				s->state == IMAP_STATE_NOT_AUTH ? "Log in first"
+				: def->states == NOT_AUTH	? "Already logged in"
+								: "Select a mailbox first");
+		return;
+	}
+	def->fn(cmd);
+}

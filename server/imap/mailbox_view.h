@@ -1,0 +1,83 @@
+/* A session's view of its selected mailbox (RFC 3501 §2.3.1.2).
+ *
+ * Message sequence numbers are positions in the view's sorted UID array.
+ * The view changes only at points the protocol allows: mailbox_view_sync,
+ * run before each tagged reply, asks the store what changed since the
+ * view's modseq (new messages, flag changes, expunges by any session on
+ * any worker or host) and reports it as untagged EXISTS / RECENT / FETCH /
+ * EXPUNGE; expunges are held back while a FETCH, STORE or SEARCH runs
+ * (RFC 3501 §7.4.1) and the sequence numbers stay as the client knows them. */
+#ifndef MAILSTEAD_MAILBOX_VIEW_H
+#define MAILSTEAD_MAILBOX_VIEW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct imap_cmd;
+struct imap_session;
+struct mailbox_view;
+struct pool;
+
+/* What a SELECT read in one snapshot. */
+struct mailbox_view_init {
+	int64_t mailbox_id;
+	const char *name; /* UTF-8 */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	const uint32_t *uids; /* sorted ascending */
+	uint32_t count;
+	uint32_t recent_from; /* uids >= this (and < uidnext) are \Recent here */
+	bool readonly;
+};
+
+/* Creates the view (owned by the session; mailbox_view_close frees it). */
+struct mailbox_view *mailbox_view_create(const struct mailbox_view_init *init);
+
+/* Frees the view and sets *view_r to NULL. */
+void mailbox_view_close(struct imap_session *s, struct mailbox_view **view_r);
+
+/* Reports changes made since the view's state as untagged responses where
+ * cmd allows, then calls done(arg). Always calls done, also on errors (a
+ * failed sync is retried at the next command). */
+void mailbox_view_sync(struct imap_session *s, struct imap_cmd *cmd, void (*done)(void *arg),
+		       void *arg);
+
+/* Marks the view as possibly stale (a notification arrived). */
+void mailbox_view_mark_dirty(struct mailbox_view *v);
+
+int64_t mailbox_view_id(const struct mailbox_view *v);
+const char *mailbox_view_name(const struct mailbox_view *v);
+bool mailbox_view_readonly(const struct mailbox_view *v);
+uint32_t mailbox_view_uidvalidity(const struct mailbox_view *v);
+uint32_t mailbox_view_count(const struct mailbox_view *v);
+uint64_t mailbox_view_modseq(const struct mailbox_view *v);
+
+/* UID of sequence number seq (1-based), 0 when out of range. */
+uint32_t mailbox_view_uid(const struct mailbox_view *v, uint32_t seq);
+
+/* Sequence number of uid, 0 when the view does not hold it. */
+uint32_t mailbox_view_seq(const struct mailbox_view *v, uint32_t uid);
+
+/* Highest UID in the view (0 when empty): what '*' means in a UID set. */
+uint32_t mailbox_view_max_uid(const struct mailbox_view *v);
+
+/* True when uid is \Recent in this session. */
+bool mailbox_view_is_recent(const struct mailbox_view *v, uint32_t uid);
+uint32_t mailbox_view_recent_count(const struct mailbox_view *v);
+
+/* The session's own change: these UIDs are gone (its EXPUNGE/MOVE). Sends
+ * "* n EXPUNGE" for each (the caller runs where that is allowed). */
+void mailbox_view_expunged(struct imap_session *s, const uint32_t *uids, uint32_t n);
+
+#endif
+
+struct seqset;
+
+/* Resolves a client's set to the UIDs of the view's messages, ascending.
+ * uid_mode: numbers are UIDs, '*' is the highest UID, UIDs the view does not
+ * hold are skipped (RFC 3501 §6.4.8). Otherwise they are sequence numbers,
+ * '*' is the message count, and a number past it is an error (-1, error_r).
+ * The array is allocated from pool. */
+int mailbox_view_resolve(const struct mailbox_view *v, struct seqset *set, bool uid_mode,
+			 struct pool *pool, uint32_t **uids_r, uint32_t *n_r, const char **error_r);

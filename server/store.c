@@ -1,0 +1,91 @@
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "store_internal.h"
+
+/* -- statements ------------------------------------------------------------ */
+
+static const struct db_statement auth_statements[] = {
+	{"auth_lookup",
+	 "SELECT a.account_id, ad.address, a.password_hash, "
+	 "       a.status = 'active' AND d.status = 'active' "
+	 "FROM addresses ad JOIN accounts a ON a.account_id = ad.account_id "
+	 "JOIN domains d ON d.domain_id = a.domain_id "
+	 "WHERE ad.address = $1"},
+};
+
+static const unsigned auth_nstatements = sizeof(auth_statements) / sizeof(auth_statements[0]);
+
+/* Every statement group of the store (one per store_*.c file); each
+ * statement is prepared on every connection. */
+static const struct {
+	const struct db_statement *stmts;
+	const unsigned *n;
+} statement_groups[] = {
+	{auth_statements, &auth_nstatements},
+	{store_mailbox_statements, &store_mailbox_nstatements},
+};
+
+struct db *store_db_create(struct event_base *base, const struct config *cfg,
+			   const char **error_r)
+{
+	static struct db_statement all[STORE_MAX_STATEMENTS];
+	unsigned n = 0;
+
+	for (size_t g = 0; g < sizeof(statement_groups) / sizeof(statement_groups[0]); g++)
+		for (unsigned i = 0; i < *statement_groups[g].n; i++) {
+			if (n == STORE_MAX_STATEMENTS)
+				panic("store: too many statements");
+			all[n++] = statement_groups[g].stmts[i];
+		}
+	return db_create(base, cfg->db_conninfo, (unsigned)cfg->db_connections, all, n, error_r);
+}
+
+/* -- authentication -------------------------------------------------------- */
+
+struct auth_req {
+	store_auth_cb *cb;
+	void *ctx;
+};
+
+static void auth_done(void *arg, PGresult *const *res, unsigned n, const char *error)
+{
+	struct auth_req *r = arg;
+	struct store_auth a;
+
+	if (error != NULL || PQresultStatus(res[0]) != PGRES_TUPLES_OK) {
+		r->cb(r->ctx, -1, NULL, error != NULL ? error : db_error_message(res[0]));
+	} else if (PQntuples(res[0]) == 0) {
+		r->cb(r->ctx, 0, NULL, NULL);
+	} else {
+		a.account_id = strtoll(PQgetvalue(res[0], 0, 0), NULL, 10);
+		a.address = PQgetvalue(res[0], 0, 1);
+		a.password_hash = PQgetvalue(res[0], 0, 2);
+		a.active = strcmp(PQgetvalue(res[0], 0, 3), "t") == 0;
+		r->cb(r->ctx, 1, &a, NULL);
+	}
+	free(r);
+}
+
+int store_auth_lookup(struct db *db, const char *address, store_auth_cb *cb, void *ctx,
+		      const char **error_r)
+{
+	struct auth_req *r = malloc(sizeof(*r));
+	const char *vals[] = {address};
+	struct db_query q = {"auth_lookup", 1, vals, NULL, NULL, 0};
+
+	if (r == NULL)
+		panic("store: out of memory");
+	r->cb = cb;
+	r->ctx = ctx;
+	if (db_submit(db, &q, 1, auth_done, r, error_r) == NULL) {
+		free(r);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,224 @@
+/* Store: reading the selected mailbox (SELECT/EXAMINE) and its changes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "store.h"
+#include "store_internal.h"
+
+/* One statement = one snapshot: the UID list, UIDNEXT and HIGHESTMODSEQ
+ * agree with each other. The \Recent claim moves recent_uid up to the
+ * snapshot's uidnext. */
+const struct db_statement store_mailbox_statements[] = {
+	{"mailbox_select",
+	 "WITH snap AS ("
+	 "  SELECT mailbox_id, uidvalidity, uidnext, highestmodseq, keywords, recent_uid, noselect"
+	 "  FROM mailboxes WHERE account_id = $1 AND name = $2),"
+	 " claim AS ("
+	 "  UPDATE mailboxes m SET recent_uid = s.uidnext FROM snap s"
+	 "  WHERE $3::boolean AND m.account_id = $1 AND m.mailbox_id = s.mailbox_id"
+	 "    AND m.recent_uid < s.uidnext RETURNING 1)"
+	 "SELECT s.mailbox_id, s.uidvalidity, s.uidnext, s.highestmodseq,"
+	 "  array_to_string(s.keywords, ' '), s.recent_uid, s.noselect,"
+	 "  (SELECT coalesce(string_agg(uid::text, ',' ORDER BY uid), '')"
+	 "     FROM mailbox_messages mm WHERE mm.account_id = $1 AND mm.mailbox_id = s.mailbox_id),"
+	 "  (SELECT coalesce(min(uid), 0) FROM mailbox_messages mm"
+	 "     WHERE mm.account_id = $1 AND mm.mailbox_id = s.mailbox_id AND mm.flags & 1 = 0),"
+	 "  (SELECT count(*) FROM claim)"
+	 "FROM snap s"},
+	{"mailbox_changes",
+	 "WITH snap AS ("
+	 "  SELECT uidnext, highestmodseq, recent_uid FROM mailboxes"
+	 "  WHERE account_id = $1 AND mailbox_id = $2),"
+	 " claim AS ("
+	 "  UPDATE mailboxes m SET recent_uid = s.uidnext FROM snap s"
+	 "  WHERE $4::boolean AND m.account_id = $1 AND m.mailbox_id = $2"
+	 "    AND m.recent_uid < s.uidnext RETURNING 1)"
+	 "SELECT 2, s.uidnext, s.highestmodseq, s.recent_uid, (SELECT count(*) FROM claim)::text"
+	 "  FROM snap s "
+	 "UNION ALL "
+	 "SELECT 0, mm.uid, mm.modseq, mm.flags, array_to_string(mm.keywords, ' ')"
+	 "  FROM mailbox_messages mm"
+	 "  WHERE mm.account_id = $1 AND mm.mailbox_id = $2 AND mm.modseq > $3 "
+	 "UNION ALL "
+	 "SELECT 1, e.uid, e.modseq, 0, NULL FROM expunged e"
+	 "  WHERE e.account_id = $1 AND e.mailbox_id = $2 AND e.modseq > $3 "
+	 "ORDER BY 1 DESC, 2"},
+};
+const unsigned store_mailbox_nstatements =
+	sizeof(store_mailbox_statements) / sizeof(store_mailbox_statements[0]);
+
+struct select_req {
+	store_select_cb *cb;
+	void *ctx;
+};
+
+/* Parses "1,2,3" into a malloc'd array. Returns the count or -1. */
+static long parse_uid_list(const char *s, uint32_t **uids_r)
+{
+	size_t n = 0, cap = 16;
+	uint32_t *uids;
+	char *end;
+
+	*uids_r = NULL;
+	if (*s == '\0')
+		return 0;
+	cap = 1;
+	for (const char *p = s; *p; p++)
+		cap += *p == ',';
+	uids = malloc(cap * sizeof(*uids));
+	if (uids == NULL)
+		panic("store: out of memory");
+	while (*s != '\0') {
+		unsigned long v = strtoul(s, &end, 10);
+		if (end == s || n == cap) {
+			free(uids);
+			return -1;
+		}
+		uids[n++] = (uint32_t)v;
+		s = *end == ',' ? end + 1 : end;
+	}
+	*uids_r = uids;
+	return (long)n;
+}
+
+static void select_done(void *arg, PGresult *const *res, unsigned n, const char *error)
+{
+	struct select_req *r = arg;
+	struct store_selected m;
+	uint32_t *uids = NULL;
+	long count;
+
+	if (error != NULL) {
+		r->cb(r->ctx, -1, NULL, error);
+	} else if (PQresultStatus(res[0]) != PGRES_TUPLES_OK) {
+		r->cb(r->ctx, -1, NULL, db_error_message(res[0]));
+	} else if (PQntuples(res[0]) == 0) {
+		r->cb(r->ctx, 0, NULL, NULL);
+	} else {
+		PGresult *q = res[0];
+		memset(&m, 0, sizeof(m));
+		m.mailbox_id = strtoll(PQgetvalue(q, 0, 0), NULL, 10);
+		m.uidvalidity = (uint32_t)strtoul(PQgetvalue(q, 0, 1), NULL, 10);
+		m.uidnext = (uint32_t)strtoul(PQgetvalue(q, 0, 2), NULL, 10);
+		m.highestmodseq = strtoull(PQgetvalue(q, 0, 3), NULL, 10);
+		m.keywords = PQgetvalue(q, 0, 4);
+		m.recent_from = (uint32_t)strtoul(PQgetvalue(q, 0, 5), NULL, 10);
+		m.noselect = strcmp(PQgetvalue(q, 0, 6), "t") == 0;
+		count = parse_uid_list(PQgetvalue(q, 0, 7), &uids);
+		m.first_unseen_uid = (uint32_t)strtoul(PQgetvalue(q, 0, 8), NULL, 10);
+		if (strcmp(PQgetvalue(q, 0, 9), "0") == 0)
+			m.recent_from = m.uidnext; /* nothing claimed: nothing recent */
+		if (count < 0) {
+			r->cb(r->ctx, -1, NULL, "malformed UID list");
+		} else {
+			m.uids = uids;
+			m.count = (uint32_t)count;
+			r->cb(r->ctx, 1, &m, NULL);
+		}
+		free(uids);
+	}
+	free(r);
+}
+
+int store_mailbox_select(struct db *db, int64_t account_id, const char *name, bool claim_recent,
+			 store_select_cb *cb, void *ctx, const char **error_r)
+{
+	struct select_req *r = malloc(sizeof(*r));
+	char acc[24];
+	const char *vals[3] = {acc, name, claim_recent ? "t" : "f"};
+	struct db_query q = {"mailbox_select", 3, vals, NULL, NULL, 0};
+
+	if (r == NULL)
+		panic("store: out of memory");
+	snprintf(acc, sizeof(acc), "%lld", (long long)account_id);
+	r->cb = cb;
+	r->ctx = ctx;
+	if (db_submit(db, &q, 1, select_done, r, error_r) == NULL) {
+		free(r);
+		return -1;
+	}
+	return 0;
+}
+
+struct changes_req {
+	store_changes_cb *cb;
+	void *ctx;
+};
+
+static void changes_done(void *arg, PGresult *const *res, unsigned n, const char *error)
+{
+	struct changes_req *r = arg;
+	struct store_changes c;
+	struct store_change *changed = NULL;
+	uint32_t *expunged = NULL;
+	PGresult *q;
+	int rows;
+
+	if (error != NULL || PQresultStatus(res[0]) != PGRES_TUPLES_OK) {
+		r->cb(r->ctx, NULL, error != NULL ? error : db_error_message(res[0]));
+		free(r);
+		return;
+	}
+	q = res[0];
+	rows = PQntuples(q);
+	memset(&c, 0, sizeof(c));
+	if (rows > 0) {
+		changed = malloc((size_t)rows * sizeof(*changed));
+		expunged = malloc((size_t)rows * sizeof(*expunged));
+		if (changed == NULL || expunged == NULL)
+			panic("store: out of memory");
+	}
+	c.gone = true;
+	for (int i = 0; i < rows; i++) {
+		int kind = atoi(PQgetvalue(q, i, 0));
+		uint64_t a = strtoull(PQgetvalue(q, i, 1), NULL, 10);
+		uint64_t b = strtoull(PQgetvalue(q, i, 2), NULL, 10);
+		uint64_t cc = strtoull(PQgetvalue(q, i, 3), NULL, 10);
+		if (kind == 2) {
+			c.gone = false;
+			c.uidnext = (uint32_t)a;
+			c.highestmodseq = b;
+			c.recent_from = (uint32_t)cc;
+			c.recent_claimed = strcmp(PQgetvalue(q, i, 4), "0") != 0;
+		} else if (kind == 0) {
+			struct store_change *ch = &changed[c.nchanged++];
+			ch->uid = (uint32_t)a;
+			ch->modseq = b;
+			ch->flags = (uint32_t)cc;
+			ch->keywords = PQgetvalue(q, i, 4);
+		} else {
+			expunged[c.nexpunged++] = (uint32_t)a;
+		}
+	}
+	c.changed = changed;
+	c.expunged = expunged;
+	r->cb(r->ctx, &c, NULL);
+	free(changed);
+	free(expunged);
+	free(r);
+}
+
+int store_mailbox_changes(struct db *db, int64_t account_id, int64_t mailbox_id,
+			  uint64_t since_modseq, bool claim_recent, store_changes_cb *cb, void *ctx,
+			  const char **error_r)
+{
+	struct changes_req *r = malloc(sizeof(*r));
+	char acc[24], mb[24], ms[24];
+	const char *vals[4] = {acc, mb, ms, claim_recent ? "t" : "f"};
+	struct db_query q = {"mailbox_changes", 4, vals, NULL, NULL, 0};
+
+	if (r == NULL)
+		panic("store: out of memory");
+	snprintf(acc, sizeof(acc), "%lld", (long long)account_id);
+	snprintf(mb, sizeof(mb), "%lld", (long long)mailbox_id);
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)since_modseq);
+	r->cb = cb;
+	r->ctx = ctx;
+	if (db_submit(db, &q, 1, changes_done, r, error_r) == NULL) {
+		free(r);
+		return -1;
+	}
+	return 0;
+}
