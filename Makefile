@@ -6,7 +6,8 @@
 CC       ?= cc
 PKGS     := libpq openssl libevent libevent_openssl jansson libargon2
 CFLAGS   ?= -O2 -g
-WARN     := -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wno-format-truncation -Wshadow -Wno-unused-parameter
+WARN     := -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wno-format-truncation -Wshadow -Wno-unused-parameter \
+            -Wno-missing-field-initializers
 DEFS     := -D_GNU_SOURCE
 INCS     := -Iserver/lib -Iserver -Iserver/imap -Iserver/mime -Iadmin
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -16,41 +16,6 @@
 #include "worker.h"
 
 #define AUTH_MAX_PASSWORD 1024
-#define AUTH_LIMIT_SLOTS 4096
-#define AUTH_LIMIT_WINDOW 60 /* seconds */
-
-/* Failure counters: a fixed table indexed by a hash of "ip:<ip>" or
- * "user:<address>". Colliding keys share a slot, which can only make a
- * limit stricter for them, never let anyone past it; memory is bounded
- * whatever an attacker does. */
-struct limit_slot {
-	time_t window_start;
-	unsigned failures;
-};
-static struct limit_slot limit_slots[AUTH_LIMIT_SLOTS];
-
-static unsigned limit_hash(const char *kind, const char *key)
-{
-	unsigned h = 2166136261u;
-
-	for (const char *p = kind; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	for (const char *p = key; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	return h % AUTH_LIMIT_SLOTS;
-}
-
-static struct limit_slot *limit_get(const char *kind, const char *key)
-{
-	struct limit_slot *slot = &limit_slots[limit_hash(kind, key)];
-	time_t now = time(NULL);
-
-	if (now - slot->window_start >= AUTH_LIMIT_WINDOW) {
-		slot->window_start = now;
-		slot->failures = 0;
-	}
-	return slot;
-}
 
 struct auth_job {
 	struct worker *w;
@@ -102,10 +67,8 @@ static void job_end(struct auth_job *j, enum auth_result r)
 		job_report(j);
 		return;
 	}
-	if (r == AUTH_FAILED) {
-		limit_get("ip", j->ip)->failures++;
-		limit_get("user", j->user)->failures++;
-	}
+	if (r == AUTH_FAILED)
+		store_auth_failure(worker_db(j->w), j->user, j->ip);
 	tv.tv_sec = (time_t)(cfg->auth_fail_delay_ms / 1000);
 	tv.tv_usec = (suseconds_t)(cfg->auth_fail_delay_ms % 1000) * 1000;
 	j->delay = evtimer_new(worker_base(j->w), on_delay, j);
@@ -138,10 +101,18 @@ static void verify_done(void *arg, bool cancelled)
 static void lookup_done(void *ctx, int found, const struct store_auth *a, const char *error)
 {
 	struct auth_job *j = ctx;
+	const struct config *cfg = worker_config(j->w);
 
 	if (found < 0) {
 		LOG(ERROR, NULL, "auth lookup failed: %s", error);
 		job_end(j, AUTH_UNAVAILABLE);
+		return;
+	}
+	/* Limits shared by all workers and hosts; checked before the
+	 * password, so guessing stops even with the right one. */
+	if (a->ip_failures >= cfg->max_auth_failures_per_ip ||
+	    a->user_failures >= cfg->max_auth_failures_per_account) {
+		job_end(j, AUTH_LIMITED);
 		return;
 	}
 	if (found == 0) {
@@ -163,7 +134,6 @@ static void lookup_done(void *ctx, int found, const struct store_auth *a, const 
 void auth_login(struct worker *w, const char *ip, const char *user, size_t user_len,
 		const char *password, size_t password_len, auth_cb *cb, void *ctx)
 {
-	const struct config *cfg = worker_config(w);
 	struct auth_job *j = calloc(1, sizeof(*j));
 	char raw[ADDRESS_MAX + 1];
 	const char *err;
@@ -189,12 +159,7 @@ void auth_login(struct worker *w, const char *ip, const char *user, size_t user_
 	}
 	memcpy(j->password, password, password_len);
 	j->password[password_len] = '\0';
-	if (limit_get("ip", ip)->failures >= cfg->max_auth_failures_per_ip ||
-	    limit_get("user", j->user)->failures >= cfg->max_auth_failures_per_account) {
-		job_end(j, AUTH_LIMITED);
-		return;
-	}
-	if (store_auth_lookup(worker_db(w), j->user, lookup_done, j, &err) < 0) {
+	if (store_auth_lookup(worker_db(w), j->user, j->ip, lookup_done, j, &err) < 0) {
 		LOG(WARN, NULL, "auth: %s", err);
 		job_end(j, AUTH_UNAVAILABLE);
 	}

@@ -2,7 +2,8 @@
  *
  * auth_login looks the account up (async SQL), verifies the password on the
  * worker's thread pool (Argon2id costs tens of ms: never on the loop), and
- * applies the per-IP and per-account failure limits. Failures are reported
+ * applies the per-IP and per-account failure limits (counted in the
+ * database, so they hold across workers and hosts). Failures are reported
  * only after cfg->auth_fail_delay_ms, to slow guessing. */
 #ifndef MAILSTEAD_AUTH_H
 #define MAILSTEAD_AUTH_H

@@ -13,11 +13,22 @@
 static const struct db_statement auth_statements[] = {
 	{"auth_lookup",
 	 "SELECT a.account_id, ad.address, a.password_hash, "
-	 "       a.status = 'active' AND d.status = 'active' "
-	 "FROM addresses ad JOIN accounts a ON a.account_id = ad.account_id "
-	 "JOIN domains d ON d.domain_id = a.domain_id "
-	 "WHERE ad.address = $1"},
+	 "       a.status = 'active' AND d.status = 'active', "
+	 "       mail_auth_failures('ip:' || $2), mail_auth_failures('user:' || $1) "
+	 "FROM (VALUES (1)) v "
+	 "LEFT JOIN addresses ad ON ad.address = $1 AND ad.account_id IS NOT NULL "
+	 "LEFT JOIN accounts a ON a.account_id = ad.account_id "
+	 "LEFT JOIN domains d ON d.domain_id = a.domain_id"},
+	{"auth_failure", "SELECT mail_auth_failure(ARRAY['ip:' || $1, 'user:' || $2])"},
+	{"auth_expire", "SELECT mail_auth_failures_expire()"},
 };
+
+/* The notification of committed mailbox changes (server/notify.c). */
+static const struct db_statement notify_statements[] = {
+	{"notify_publish", "SELECT pg_notify('mailstead_mailbox', $1)"},
+};
+static const unsigned notify_nstatements =
+	sizeof(notify_statements) / sizeof(notify_statements[0]);
 
 static const unsigned auth_nstatements = sizeof(auth_statements) / sizeof(auth_statements[0]);
 
@@ -28,6 +39,7 @@ static const struct {
 	const unsigned *n;
 } statement_groups[] = {
 	{auth_statements, &auth_nstatements},
+	{notify_statements, &notify_nstatements},
 	{store_mailbox_statements, &store_mailbox_nstatements},
 };
 
@@ -58,26 +70,32 @@ static void auth_done(void *arg, PGresult *const *res, unsigned n, const char *e
 	struct auth_req *r = arg;
 	struct store_auth a;
 
-	if (error != NULL || PQresultStatus(res[0]) != PGRES_TUPLES_OK) {
+	if (error != NULL || PQresultStatus(res[0]) != PGRES_TUPLES_OK || PQntuples(res[0]) != 1) {
 		r->cb(r->ctx, -1, NULL, error != NULL ? error : db_error_message(res[0]));
-	} else if (PQntuples(res[0]) == 0) {
-		r->cb(r->ctx, 0, NULL, NULL);
 	} else {
-		a.account_id = strtoll(PQgetvalue(res[0], 0, 0), NULL, 10);
-		a.address = PQgetvalue(res[0], 0, 1);
-		a.password_hash = PQgetvalue(res[0], 0, 2);
-		a.active = strcmp(PQgetvalue(res[0], 0, 3), "t") == 0;
-		r->cb(r->ctx, 1, &a, NULL);
+		PGresult *q = res[0];
+		memset(&a, 0, sizeof(a));
+		a.ip_failures = (unsigned)strtoul(PQgetvalue(q, 0, 4), NULL, 10);
+		a.user_failures = (unsigned)strtoul(PQgetvalue(q, 0, 5), NULL, 10);
+		if (PQgetisnull(q, 0, 0)) {
+			r->cb(r->ctx, 0, &a, NULL);
+		} else {
+			a.account_id = strtoll(PQgetvalue(q, 0, 0), NULL, 10);
+			a.address = PQgetvalue(q, 0, 1);
+			a.password_hash = PQgetvalue(q, 0, 2);
+			a.active = strcmp(PQgetvalue(q, 0, 3), "t") == 0;
+			r->cb(r->ctx, 1, &a, NULL);
+		}
 	}
 	free(r);
 }
 
-int store_auth_lookup(struct db *db, const char *address, store_auth_cb *cb, void *ctx,
-		      const char **error_r)
+int store_auth_lookup(struct db *db, const char *address, const char *ip, store_auth_cb *cb,
+		      void *ctx, const char **error_r)
 {
 	struct auth_req *r = malloc(sizeof(*r));
-	const char *vals[] = {address};
-	struct db_query q = {"auth_lookup", 1, vals, NULL, NULL, 0};
+	const char *vals[] = {address, ip};
+	struct db_query q = {"auth_lookup", 2, vals, NULL, NULL, 0};
 
 	if (r == NULL)
 		panic("store: out of memory");
@@ -88,4 +106,33 @@ int store_auth_lookup(struct db *db, const char *address, store_auth_cb *cb, voi
 		return -1;
 	}
 	return 0;
+}
+
+static void ignore_result(void *ctx, PGresult *const *res, unsigned n, const char *error)
+{
+	const char *what = ctx;
+
+	if (error != NULL)
+		LOG(WARN, NULL, "%s: %s", what, error);
+	else if (PQresultStatus(res[0]) != PGRES_TUPLES_OK)
+		LOG(WARN, NULL, "%s: %s", what, db_error_message(res[0]));
+}
+
+void store_auth_failure(struct db *db, const char *address, const char *ip)
+{
+	const char *vals[] = {ip, address};
+	struct db_query q = {"auth_failure", 2, vals, NULL, NULL, 0};
+	const char *err;
+
+	if (db_submit(db, &q, 1, ignore_result, "recording a failed login", &err) == NULL)
+		LOG(WARN, NULL, "recording a failed login: %s", err);
+}
+
+void store_auth_expire(struct db *db)
+{
+	struct db_query q = {"auth_expire", 0, NULL, NULL, NULL, 0};
+	const char *err;
+
+	if (db_submit(db, &q, 1, ignore_result, "expiring login failures", &err) == NULL)
+		LOG(DEBUG, NULL, "expiring login failures: %s", err);
 }

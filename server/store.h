@@ -26,14 +26,25 @@ struct store_auth {
 	const char *address;       /* canonical login name */
 	const char *password_hash; /* valid during the callback only */
 	bool active;               /* account and domain both active */
+	unsigned ip_failures;      /* failed logins in the current window */
+	unsigned user_failures;
 };
 
-/* found: 1 found, 0 no such account, -1 error (error says why). */
+/* found: 1 found, 0 no such account (a still carries the failure counts),
+ * -1 error (a is NULL, error says why). */
 typedef void store_auth_cb(void *ctx, int found, const struct store_auth *a, const char *error);
 
-/* Looks up a login name (a normalised address) among accounts. */
-int store_auth_lookup(struct db *db, const char *address, store_auth_cb *cb, void *ctx,
-		      const char **error_r);
+/* Looks up a login name (a normalised address) among accounts, with the
+ * recent failure counts of the client's IP and of the name (shared by all
+ * workers and hosts, schema 0008). */
+int store_auth_lookup(struct db *db, const char *address, const char *ip, store_auth_cb *cb,
+		      void *ctx, const char **error_r);
+
+/* Counts a failed login against ip and address (fire and forget). */
+void store_auth_failure(struct db *db, const char *address, const char *ip);
+
+/* Drops failure counters of past windows (fire and forget). */
+void store_auth_expire(struct db *db);
 
 #endif
 

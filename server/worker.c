@@ -15,12 +15,14 @@
 #include "imap_session.h"
 #include "listen.h"
 #include "log.h"
+#include "notify.h"
 #include "store.h"
 #include "workqueue.h"
 
 #define WORKER_MAX_LISTENERS 8
 #define WORKER_IP_BUCKETS 1024
 #define WORKER_STOP_GRACE_SECONDS 5
+#define WORKER_EXPIRE_SECONDS 300
 
 struct ip_count {
 	struct ip_count *next;
@@ -40,11 +42,12 @@ struct worker {
 	const struct config *cfg;
 	struct event_base *base;
 	struct db *db;
+	struct notify *notify;
 	struct workqueue *wq;
 	SSL_CTX *tls;
 	struct listener ls[WORKER_MAX_LISTENERS];
 	unsigned nls;
-	struct event *sig_term, *sig_int, *sig_hup, *stop_timer;
+	struct event *sig_term, *sig_int, *sig_hup, *stop_timer, *expire_timer;
 	struct worker_session sessions; /* list head */
 	unsigned nsessions;
 	unsigned long next_id;
@@ -222,6 +225,14 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 		panic("worker: cannot create timer");
 }
 
+/* Now and then, one worker or another drops stale login-failure rows. */
+static void on_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	store_auth_expire(w->db);
+}
+
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
 	/* The master handles reloads by replacing workers. */
@@ -253,6 +264,13 @@ void worker_run(const struct config *cfg, SSL_CTX *tls_ctx, const struct worker_
 	w->db = store_db_create(w->base, cfg, &err);
 	if (w->db == NULL)
 		fatal("worker: %s", err);
+	w->notify = notify_create(w->base, w->db);
+	{
+		struct timeval tv = {WORKER_EXPIRE_SECONDS + (time_t)index * 7, 0};
+		w->expire_timer = event_new(w->base, -1, EV_PERSIST, on_expire, w);
+		if (w->expire_timer == NULL || event_add(w->expire_timer, &tv) < 0)
+			fatal("worker: cannot create timer");
+	}
 	/* Password verification (Argon2id: tens of ms of CPU) runs here so a
 	 * login never stalls the other sessions of this worker. */
 	w->wq = workqueue_create(w->base, 2, 128, &err);
@@ -284,6 +302,11 @@ struct event_base *worker_base(struct worker *w)
 struct db *worker_db(struct worker *w)
 {
 	return w->db;
+}
+
+struct notify *worker_notify(struct worker *w)
+{
+	return w->notify;
 }
 
 struct workqueue *worker_workqueue(struct worker *w)

@@ -12,6 +12,7 @@
 struct config;
 struct conn;
 struct db;
+struct notify;
 struct event_base;
 struct workqueue;
 
@@ -43,6 +44,7 @@ void worker_run(const struct config *cfg, SSL_CTX *tls_ctx, const struct worker_
 struct event_base *worker_base(struct worker *w);
 struct db *worker_db(struct worker *w);
 struct workqueue *worker_workqueue(struct worker *w);
+struct notify *worker_notify(struct worker *w);
 const struct config *worker_config(struct worker *w);
 SSL_CTX *worker_tls(struct worker *w);
 bool worker_stopping(struct worker *w);

@@ -48,7 +48,7 @@ static void select_done(void *arg, int found, const struct store_selected *m, co
 	init.count = m->count;
 	init.recent_from = x->readonly ? m->uidnext : m->recent_from;
 	init.readonly = x->readonly;
-	s->view = mailbox_view_create(&init);
+	s->view = mailbox_view_create(s, &init);
 	s->state = IMAP_STATE_SELECTED;
 
 	buf_init(&b, 0);

@@ -11,6 +11,7 @@
 #include "imap_cmd.h"
 #include "log.h"
 #include "mailbox_view.h"
+#include "notify.h"
 #include "pool.h"
 
 #define IMAP_PREAUTH_MAX_LINE 8192
@@ -82,8 +83,10 @@ static void set_limits(struct imap_session *s)
 
 bool imap_session_plaintext_ok(const struct imap_session *s)
 {
-	return conn_is_tls(s->conn) || conn_is_loopback(s->conn) ||
-	       worker_config(s->w)->allow_plaintext_auth;
+	const struct config *cfg = worker_config(s->w);
+
+	return conn_is_tls(s->conn) || cfg->allow_plaintext_auth ||
+	       (cfg->loopback_plaintext_auth && conn_is_loopback(s->conn));
 }
 
 const char *imap_session_capabilities(const struct imap_session *s)
@@ -122,6 +125,11 @@ void imap_untagged(struct imap_session *s, const char *fmt, ...)
 	line = pool_vprintf(s->cmd != NULL ? s->cmd->pool : s->pool, fmt, ap);
 	va_end(ap);
 	conn_printf(s->conn, "* %s\r\n", line);
+}
+
+void imap_session_publish_change(struct imap_session *s, int64_t mailbox_id)
+{
+	notify_publish(worker_notify(s->w), s->account_id, mailbox_id);
 }
 
 void imap_session_bye(struct imap_session *s, const char *text)

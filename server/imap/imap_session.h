@@ -126,6 +126,10 @@ void imap_session_bye(struct imap_session *s, const char *text);
 /* Enters the authenticated state (after a successful login). */
 void imap_session_login(struct imap_session *s, int64_t account_id, const char *username);
 
+/* This session committed a change of one of its account's mailboxes: tells
+ * every other session (any worker, any host) through notify.h. */
+void imap_session_publish_change(struct imap_session *s, int64_t mailbox_id);
+
 /* The CAPABILITY list for the session's current state (without "* CAPABILITY "). */
 const char *imap_session_capabilities(const struct imap_session *s);
 

@@ -7,6 +7,7 @@
 #include "imap_flags.h"
 #include "imap_session.h"
 #include "log.h"
+#include "notify.h"
 #include "pool.h"
 #include "seqset.h"
 #include "store.h"
@@ -33,6 +34,8 @@ struct mailbox_view {
 	uint32_t *pending;
 	uint32_t npending;
 	bool dirty;
+	struct notify_watch watch;
+	struct imap_session *s;
 };
 
 static void view_reserve(struct mailbox_view *v, uint32_t extra)
@@ -69,7 +72,16 @@ static void recent_add(struct mailbox_view *v, uint32_t from, uint32_t to)
 	v->nrecent++;
 }
 
-struct mailbox_view *mailbox_view_create(const struct mailbox_view_init *init)
+static void on_change(void *ctx)
+{
+	struct mailbox_view *v = ctx;
+
+	/* The next sync reports what changed. */
+	v->dirty = true;
+}
+
+struct mailbox_view *mailbox_view_create(struct imap_session *s,
+					 const struct mailbox_view_init *init)
 {
 	struct mailbox_view *v = calloc(1, sizeof(*v));
 
@@ -85,6 +97,8 @@ struct mailbox_view *mailbox_view_create(const struct mailbox_view_init *init)
 		memcpy(v->uids, init->uids, init->count * sizeof(*v->uids));
 	v->count = init->count;
 	recent_add(v, init->recent_from, init->uidnext);
+	v->s = s;
+	notify_watch_add(worker_notify(s->w), &v->watch, s->account_id, v->mailbox_id, on_change, v);
 	return v;
 }
 
@@ -94,6 +108,7 @@ void mailbox_view_close(struct imap_session *s, struct mailbox_view **view_r)
 
 	if (v == NULL)
 		return;
+	notify_watch_remove(worker_notify(s->w), &v->watch);
 	free(v->uids);
 	free(v->pending);
 	free(v->name);

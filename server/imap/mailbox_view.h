@@ -31,8 +31,11 @@ struct mailbox_view_init {
 	bool readonly;
 };
 
-/* Creates the view (owned by the session; mailbox_view_close frees it). */
-struct mailbox_view *mailbox_view_create(const struct mailbox_view_init *init);
+/* Creates the view (owned by the session; mailbox_view_close frees it) and
+ * watches the mailbox for changes by anyone (notify.h): a change marks the
+ * view dirty. */
+struct mailbox_view *mailbox_view_create(struct imap_session *s,
+					 const struct mailbox_view_init *init);
 
 /* Frees the view and sets *view_r to NULL. */
 void mailbox_view_close(struct imap_session *s, struct mailbox_view **view_r);

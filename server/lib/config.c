@@ -50,6 +50,7 @@ static const struct config_option options[] = {
 	OPT(imaps_listen, CFG_STRING, 0, 0, "0.0.0.0:993"),
 	OPT(lmtp_listen, CFG_STRING, 0, 0, "127.0.0.1:24"),
 	OPT(log_level, CFG_STRING, 0, 0, "info"),
+	OPT(loopback_plaintext_auth, CFG_BOOL, 0, 1, "yes"),
 	OPT(max_auth_failures_per_account, CFG_UINT, 1, 100000, "10"),
 	OPT(max_auth_failures_per_ip, CFG_UINT, 1, 100000, "20"),
 	OPT(max_connections_per_ip, CFG_UINT, 1, 1000000, "50"),

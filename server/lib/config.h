@@ -41,7 +41,8 @@ struct config {
 	char *tls_cert;
 	char *tls_key;
 	uint64_t workers; /* 0 = one per CPU */
-	bool allow_plaintext_auth;
+	bool allow_plaintext_auth;     /* everywhere, without TLS */
+	bool loopback_plaintext_auth;  /* from 127.0.0.0/8 and ::1 without TLS */
 
 	/* imapd limits */
 	uint64_t max_line;

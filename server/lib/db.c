@@ -29,6 +29,7 @@ struct db_request {
 	bool internal; /* the prepare batch of a connection */
 	unsigned n, got;
 	const char *stmts[DB_MAX_STATEMENTS];
+	bool unprepared[DB_MAX_STATEMENTS]; /* stmts[i] is SQL text */
 	int nparams[DB_MAX_STATEMENTS];
 	const char **values[DB_MAX_STATEMENTS];
 	int *lengths[DB_MAX_STATEMENTS];
@@ -62,9 +63,13 @@ struct db {
 	unsigned queued;
 	unsigned pending; /* queued + in flight */
 	bool destroying;
+	char listen_sql[96]; /* "LISTEN channel", or "" */
+	db_notify_cb *notify_cb;
+	void *notify_ctx;
 };
 
 static void conn_start(struct db_conn *c);
+static int request_copy(struct db_request *req, const struct db_query *q, unsigned n);
 static void conn_fail(struct db_conn *c, const char *why);
 static void db_dispatch(struct db *db);
 
@@ -137,6 +142,10 @@ static int conn_send(struct db_conn *c, struct db_request *req)
 		int ok;
 		if (req->internal)
 			ok = PQsendPrepare(c->pg, req->stmts[i], req->values[i][0], 0, NULL);
+		else if (req->unprepared[i])
+			ok = PQsendQueryParams(c->pg, req->stmts[i], req->nparams[i], NULL,
+					       req->values[i], req->lengths[i], req->formats[i],
+					       req->result_format[i]);
 		else
 			ok = PQsendQueryPrepared(c->pg, req->stmts[i], req->nparams[i],
 						 req->values[i], req->lengths[i], req->formats[i],
@@ -156,12 +165,24 @@ static int conn_send(struct db_conn *c, struct db_request *req)
 	return 0;
 }
 
+static void conn_notifies(struct db_conn *c)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(c->pg)) != NULL) {
+		if (c->db->notify_cb != NULL)
+			c->db->notify_cb(c->db->notify_ctx, n->extra);
+		PQfreemem(n);
+	}
+}
+
 static void conn_read(struct db_conn *c)
 {
 	if (!PQconsumeInput(c->pg)) {
 		conn_fail(c, PQerrorMessage(c->pg));
 		return;
 	}
+	conn_notifies(c);
 	c->nulls = 0;
 	while (c->head != NULL && !PQisBusy(c->pg)) {
 		PGresult *res = PQgetResult(c->pg);
@@ -215,6 +236,7 @@ static void conn_read(struct db_conn *c)
 		conn_fail(c, PQerrorMessage(c->pg));
 		return;
 	}
+	conn_notifies(c);
 	db_dispatch(c->db);
 }
 
@@ -288,6 +310,40 @@ static void conn_fail(struct db_conn *c, const char *why)
 	}
 }
 
+static void listen_done(void *ctx, PGresult *const *res, unsigned n, const char *error)
+{
+	struct db *db = ctx;
+
+	if (error == NULL && PQresultStatus(res[0]) == PGRES_COMMAND_OK) {
+		if (db->notify_cb != NULL)
+			db->notify_cb(db->notify_ctx, NULL);
+	} else if (error == NULL) {
+		LOG(ERROR, NULL, "db: %s failed: %s", db->listen_sql, db_error_message(res[0]));
+	}
+}
+
+/* Queues "LISTEN channel" on c right behind its prepares. */
+static int conn_send_listen(struct db_conn *c)
+{
+	struct db_request *req = calloc(1, sizeof(*req));
+	struct db_query q = {.sql = c->db->listen_sql};
+
+	if (req == NULL)
+		panic("db: out of memory");
+	req->db = c->db;
+	req->cb = listen_done;
+	req->ctx = c->db;
+	req->n = 1;
+	(void)request_copy(req, &q, 1); /* no parameters: cannot fail */
+	c->db->pending++;
+	if (conn_send(c, req) < 0) {
+		c->db->pending--;
+		request_free(req);
+		return -1;
+	}
+	return 0;
+}
+
 /* Connected: enter pipeline mode and prepare every statement. */
 static void conn_connected(struct db_conn *c)
 {
@@ -328,6 +384,10 @@ static void conn_connected(struct db_conn *c)
 		}
 		if (db->nstmts == 0)
 			break;
+	}
+	if (c->index == 0 && db->listen_sql[0] != '\0' && conn_send_listen(c) < 0) {
+		conn_fail(c, PQerrorMessage(c->pg));
+		return;
 	}
 	conn_flush(c);
 }
@@ -464,6 +524,8 @@ static int request_copy(struct db_request *req, const struct db_query *q, unsign
 		if (q[i].nparams < 0 || q[i].nparams > 65535)
 			return -1;
 		total += (size_t)q[i].nparams * (sizeof(char *) + 2 * sizeof(int));
+		if (q[i].sql != NULL)
+			total += strlen(q[i].sql) + 1;
 		for (int j = 0; j < q[i].nparams; j++) {
 			const char *v = q[i].values[j];
 			bool bin = q[i].formats != NULL && q[i].formats[j] == 1;
@@ -489,6 +551,13 @@ static int request_copy(struct db_request *req, const struct db_query *q, unsign
 		off += (size_t)np * sizeof(int);
 	}
 	for (unsigned i = 0; i < n; i++) {
+		if (q[i].sql != NULL) {
+			size_t len = strlen(q[i].sql);
+			memcpy(p + off, q[i].sql, len + 1);
+			req->stmts[i] = p + off;
+			req->unprepared[i] = true;
+			off += len + 1;
+		}
 		req->nparams[i] = q[i].nparams;
 		req->result_format[i] = q[i].result_format;
 		for (int j = 0; j < q[i].nparams; j++) {
@@ -533,6 +602,8 @@ struct db_request *db_submit(struct db *db, const struct db_query *queries, unsi
 	req->ctx = ctx;
 	req->n = n;
 	for (unsigned i = 0; i < n; i++) {
+		if (queries[i].sql != NULL)
+			continue; /* request_copy takes the text */
 		req->stmts[i] = db_find_statement(db, queries[i].stmt);
 		if (req->stmts[i] == NULL)
 			panic("db: unknown statement %s", queries[i].stmt);
@@ -601,6 +672,13 @@ static void db_dispatch(struct db *db)
 void db_request_cancel(struct db_request *req)
 {
 	req->cancelled = true;
+}
+
+void db_listen(struct db *db, const char *channel, db_notify_cb *cb, void *ctx)
+{
+	snprintf(db->listen_sql, sizeof(db->listen_sql), "LISTEN %s", channel);
+	db->notify_cb = cb;
+	db->notify_ctx = ctx;
 }
 
 bool db_is_up(const struct db *db)

@@ -44,6 +44,10 @@ struct db_query {
 	const int *lengths;
 	const int *formats; /* 1 = binary (for bytea) */
 	int result_format;  /* 0 text, 1 binary */
+	/* Instead of stmt: SQL text run unprepared. Only for queries the
+	 * server assembles from its own constant fragments (SEARCH); client
+	 * values still travel only as parameters. Copied by db_submit. */
+	const char *sql;
 };
 
 /* Called once per request on the loop thread. On success error is NULL and
@@ -73,6 +77,16 @@ struct db_request *db_submit(struct db *db, const struct db_query *queries, unsi
 /* The callback of req will not be called (its results are discarded when
  * they arrive). For a session that goes away while waiting. */
 void db_request_cancel(struct db_request *req);
+
+/* Notification callback: payload is a NOTIFY payload, or NULL when the
+ * listening connection was (re)established -- notifications may have been
+ * missed while it was down, so the receiver should resynchronise. */
+typedef void db_notify_cb(void *ctx, const char *payload);
+
+/* Makes the first connection LISTEN on channel (a constant SQL identifier,
+ * never client text) after every (re)connect, and routes its notifications
+ * to cb. Call once, right after db_create. */
+void db_listen(struct db *db, const char *channel, db_notify_cb *cb, void *ctx);
 
 /* True when at least one connection is ready. */
 bool db_is_up(const struct db *db);

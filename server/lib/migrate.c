@@ -99,6 +99,25 @@ int migrate_current(const char *conninfo, int *version_r, const char **error_r)
 	return ret;
 }
 
+static int is_applied(PGconn *pg, int number, int *applied_r, const char **error_r)
+{
+	char num[16];
+	const char *params[1] = {num};
+	PGresult *res;
+
+	snprintf(num, sizeof(num), "%d", number);
+	res = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
+			   params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fail(error_r, "reading schema_migrations: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return -1;
+	}
+	*applied_r = PQntuples(res) > 0;
+	PQclear(res);
+	return 0;
+}
+
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -228,11 +247,19 @@ int migrate_apply(const char *conninfo, const char *schema_dir, int *applied_r,
 	}
 	for (size_t i = 0; i < n; i++) {
 		int number = migration_number(names[i]);
+		int applied;
 		if (i > 0 && number == migration_number(names[i - 1])) {
 			ret = fail(error_r, "two migrations numbered like %s", names[i]);
 			break;
 		}
-		if (number <= version)
+		/* Applied is what schema_migrations records, not "below the
+		 * highest": a migration merged late with a lower number still
+		 * runs. */
+		if (version > 0 && is_applied(pg, number, &applied, error_r) < 0) {
+			ret = -1;
+			break;
+		}
+		if (version > 0 && applied)
 			continue;
 		if (apply_one(pg, schema_dir, names[i], number, error_r) < 0) {
 			ret = -1;

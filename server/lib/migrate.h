@@ -9,7 +9,7 @@
 
 /* The schema version this build's code needs (the highest migration number
  * it knows of). mailstead-imapd refuses to start below it. */
-#define MIGRATE_SCHEMA_VERSION 3
+#define MIGRATE_SCHEMA_VERSION 8
 
 /* Applies every migration in schema_dir newer than the database's version.
  * Returns 0 with the number applied in *applied_r, or -1 with a message in

@@ -240,6 +240,57 @@ static void test_server_down_then_back(void)
 	CU_ASSERT_STRING_EQUAL(o.value, "back");
 }
 
+static void test_unprepared_sql_with_params(void)
+{
+	struct outcome o = {0};
+	const char *vals[] = {"abc"};
+	struct db_query q = {NULL, 1, vals, NULL, NULL, 0, "SELECT upper($1::text)"};
+	const char *err;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db_submit(db, &q, 1, on_result, &o, &err));
+	loop_until(&o.done, 1);
+	CU_ASSERT_STRING_EQUAL(o.value, "ABC");
+}
+
+struct notes {
+	int resubscribed;
+	int got;
+	char last[64];
+};
+
+static void on_note(void *ctx, const char *payload)
+{
+	struct notes *n = ctx;
+
+	if (payload == NULL) {
+		n->resubscribed++;
+		return;
+	}
+	n->got++;
+	snprintf(n->last, sizeof(n->last), "%s", payload);
+}
+
+static void test_listen_receives_notifications(void)
+{
+	struct notes notes = {0};
+	struct outcome o = {0};
+	struct db *ldb;
+	const char *err;
+	struct db_query q = {.sql = "SELECT pg_notify('unit_chan', 'hello 1')"};
+
+	ldb = db_create(base, pg.conninfo, 1, stmts, sizeof(stmts) / sizeof(stmts[0]), &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ldb);
+	db_listen(ldb, "unit_chan", on_note, &notes);
+	loop_until(&notes.resubscribed, 1);
+	CU_ASSERT_EQUAL(notes.resubscribed, 1);
+	/* Sent from another pool: arrives on the listening connection. */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db_submit(db, &q, 1, on_result, &o, &err));
+	loop_until(&notes.got, 1);
+	CU_ASSERT_EQUAL(notes.got, 1);
+	CU_ASSERT_STRING_EQUAL(notes.last, "hello 1");
+	db_destroy(&ldb);
+}
+
 static void test_error_reasons(void)
 {
 	PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
@@ -256,6 +307,8 @@ static const struct unit_test db_tests[] = {
 	{"binary parameter", test_binary_parameter},
 	{"cancelled callback never runs", test_cancelled_callback_never_runs},
 	{"server down, then back", test_server_down_then_back},
+	{"unprepared SQL with parameters", test_unprepared_sql_with_params},
+	{"listen receives notifications", test_listen_receives_notifications},
 	{"error reasons", test_error_reasons},
 	{NULL, NULL},
 };

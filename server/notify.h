@@ -1,0 +1,46 @@
+/* Change notifications between sessions, workers and hosts (DESIGN.md §4).
+ *
+ * After a mutation commits, the worker publishes "account:mailbox" with
+ * pg_notify, batched over NOTIFY_BATCH_MS into one statement (a NOTIFY inside
+ * the mutating transaction serialises commits cluster-wide). Every worker
+ * LISTENs on one connection and wakes the watches of that mailbox; a woken
+ * session asks the store what changed since its modseq. Watches on the
+ * publishing worker wake at once. Lost notifications (a crash between commit
+ * and publish, a dropped listening connection) are covered by waking every
+ * watch after a reconnect and every NOTIFY_POLL_SECONDS. */
+#ifndef MAILSTEAD_NOTIFY_H
+#define MAILSTEAD_NOTIFY_H
+
+#include <stdint.h>
+
+struct notify;
+struct db;
+struct event_base;
+
+#define NOTIFY_CHANNEL "mailstead_mailbox"
+#define NOTIFY_BATCH_MS 10
+#define NOTIFY_POLL_SECONDS 30
+
+/* A session's interest in one mailbox; embedded in the watcher. */
+struct notify_watch {
+	struct notify_watch *prev, *next; /* in its hash bucket */
+	int64_t account_id, mailbox_id;
+	void (*fn)(void *ctx);
+	void *ctx;
+	int active;
+};
+
+/* Starts listening on db (call right after db_create). */
+struct notify *notify_create(struct event_base *base, struct db *db);
+void notify_destroy(struct notify **n_r);
+
+/* Calls w->fn(w->ctx) whenever the mailbox may have changed. */
+void notify_watch_add(struct notify *n, struct notify_watch *w, int64_t account_id,
+		      int64_t mailbox_id, void (*fn)(void *ctx), void *ctx);
+void notify_watch_remove(struct notify *n, struct notify_watch *w);
+
+/* A committed change of the mailbox: wakes local watches now and tells the
+ * other workers and hosts shortly. */
+void notify_publish(struct notify *n, int64_t account_id, int64_t mailbox_id);
+
+#endif
