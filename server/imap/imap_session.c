@@ -60,6 +60,8 @@ static void set_limits(struct imap_session *s)
 		.max_line = cfg->max_line,
 		.max_literal = cfg->max_message_size,
 		.max_nonsync_literal = cfg->max_nonsync_literal,
+		/* One message plus the command's small strings. */
+		.max_literal_total = cfg->max_message_size + 64 * 1024,
 		.max_args = 10000,
 		.max_depth = 16,
 		.max_bad = IMAP_MAX_BAD,
@@ -70,6 +72,7 @@ static void set_limits(struct imap_session *s)
 	if (s->state == IMAP_STATE_NOT_AUTH) {
 		lim.max_line = IMAP_PREAUTH_MAX_LINE;
 		lim.max_literal = IMAP_PREAUTH_MAX_LITERAL;
+		lim.max_literal_total = 2 * IMAP_PREAUTH_MAX_LITERAL;
 		if (lim.max_nonsync_literal > IMAP_PREAUTH_MAX_LITERAL)
 			lim.max_nonsync_literal = IMAP_PREAUTH_MAX_LITERAL;
 		lim.max_args = 100;
@@ -306,7 +309,6 @@ static void session_process(struct imap_session *s)
 			conn_write_str(s->conn, "+ Ready for literal data\r\n");
 			break;
 		case IMAP_PARSE_DONE:
-			s->bad_count = 0;
 			session_dispatch(s, imap_parser_command(s->parser));
 			break;
 		case IMAP_PARSE_BAD: {

@@ -73,7 +73,6 @@ struct imap_session {
 	bool closed;      /* conn gone: finish quietly */
 	bool logging_out;
 	unsigned refs;    /* outstanding async work that will call back */
-	unsigned bad_count;
 	struct imap_cmd *cmd; /* the running command, or NULL */
 
 	/* Authenticated state. */
