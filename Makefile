@@ -19,9 +19,9 @@ B := build
 
 LIB_SRC    := $(wildcard server/lib/*.c)
 PROTO_SRC  := $(wildcard server/imap/*.c server/mime/*.c server/lmtp/*.c server/pop3/*.c)
-SERVER_SRC := $(filter-out %main.c,$(wildcard server/*.c))
-ADMIND_SRC := $(filter-out %main.c admin/admin_cli%,$(wildcard admin/*.c))
-CLI_SRC    := $(filter-out %main.c,$(wildcard admin/admin_cli*.c))
+SERVER_SRC := $(filter-out %_main.c,$(wildcard server/*.c))
+ADMIND_SRC := $(filter-out %_main.c admin/admin_cli%,$(wildcard admin/*.c))
+CLI_SRC    := $(filter-out %_main.c,$(wildcard admin/admin_cli*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_SUPPORT := $(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c))
 
@@ -39,7 +39,7 @@ PROGRAMS := $(if $(wildcard server/imapd_main.c),bin/mailstead-imapd) bin/mailst
 	bin/mailstead-admin
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit integration fuzz bench clean check-format format
+.PHONY: all deps run test unit integration fuzz bench clean format install
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
@@ -101,6 +101,20 @@ fuzz:
 
 bench: all
 	@sh tests/bench/run.sh
+
+# Installation for packagers and operators (docs/operations.md).
+PREFIX  ?= /usr
+DESTDIR ?=
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/share/mailstead/schema $(DESTDIR)/lib/systemd/system \
+		$(DESTDIR)/etc/mailstead
+	install -m 755 bin/mailstead-imapd bin/mailstead-admind $(DESTDIR)$(PREFIX)/sbin/
+	install -m 755 bin/mailstead-admin $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 schema/*.sql $(DESTDIR)$(PREFIX)/share/mailstead/schema/
+	install -m 644 deploy/systemd/*.service $(DESTDIR)/lib/systemd/system/
+	test -e $(DESTDIR)/etc/mailstead/mailstead.conf || \
+		install -m 640 deploy/mailstead.conf.example $(DESTDIR)/etc/mailstead/mailstead.conf
 
 format:
 	clang-format -i $(wildcard server/*.c server/*.h server/*/*.c server/*/*.h admin/*.c admin/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c)

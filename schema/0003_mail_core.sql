@@ -53,7 +53,7 @@ DECLARE
 BEGIN
 	FOR r IN
 		SELECT n.account_id, n.mailbox_id, count(*) AS msgs,
-		       count(*) FILTER (WHERE n.flags & 1 = 0) AS unseen, sum(m.size) AS bytes
+		       count(*) FILTER (WHERE n.flags & 1 = 0) AS unseen, sum(m.size)::bigint AS bytes
 		  FROM new_rows n JOIN messages m
 		    ON m.account_id = n.account_id AND m.message_id = n.message_id
 		 GROUP BY n.account_id, n.mailbox_id ORDER BY n.account_id, n.mailbox_id
@@ -63,7 +63,7 @@ BEGIN
 		 WHERE account_id = r.account_id AND mailbox_id = r.mailbox_id;
 	END LOOP;
 	FOR r IN
-		SELECT n.account_id, count(*) AS msgs, sum(m.size) AS bytes
+		SELECT n.account_id, count(*) AS msgs, sum(m.size)::bigint AS bytes
 		  FROM new_rows n JOIN messages m
 		    ON m.account_id = n.account_id AND m.message_id = n.message_id
 		 GROUP BY n.account_id ORDER BY n.account_id
@@ -79,7 +79,7 @@ DECLARE
 BEGIN
 	FOR r IN
 		SELECT o.account_id, o.mailbox_id, count(*) AS msgs,
-		       count(*) FILTER (WHERE o.flags & 1 = 0) AS unseen, sum(m.size) AS bytes
+		       count(*) FILTER (WHERE o.flags & 1 = 0) AS unseen, sum(m.size)::bigint AS bytes
 		  FROM old_rows o JOIN messages m
 		    ON m.account_id = o.account_id AND m.message_id = o.message_id
 		 GROUP BY o.account_id, o.mailbox_id ORDER BY o.account_id, o.mailbox_id
@@ -89,7 +89,7 @@ BEGIN
 		 WHERE account_id = r.account_id AND mailbox_id = r.mailbox_id;
 	END LOOP;
 	FOR r IN
-		SELECT o.account_id, count(*) AS msgs, sum(m.size) AS bytes
+		SELECT o.account_id, count(*) AS msgs, sum(m.size)::bigint AS bytes
 		  FROM old_rows o JOIN messages m
 		    ON m.account_id = o.account_id AND m.message_id = o.message_id
 		 GROUP BY o.account_id ORDER BY o.account_id

@@ -16,7 +16,6 @@ struct config {
 	/* process */
 	char *user;      /* unprivileged user to run as after binding */
 	char *log_level; /* debug, info, warn, error */
-	char *pid_file;  /* "" = none */
 
 	/* database */
 	char *db_conninfo;
@@ -37,7 +36,6 @@ struct config {
 	/* imapd: listeners ("" = disabled), "host:port" or "[v6]:port" */
 	char *imap_listen;
 	char *imaps_listen;
-	char *lmtp_listen;
 	char *tls_cert;
 	char *tls_key;
 	uint64_t workers; /* 0 = one per CPU */
