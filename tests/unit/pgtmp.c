@@ -26,9 +26,12 @@ int pgtmp_start(struct pgtmp *pg)
 		return -1;
 	snprintf(pg->conninfo, sizeof(pg->conninfo), "host=%s/run dbname=mailstead user=mailstead",
 		 pg->dir);
-	if (run("sh deploy/dev/pg.sh init %s/pg %s/run >/dev/null", pg->dir, pg->dir) < 0)
+	if (run("sh deploy/dev/pg.sh init %s/pg %s/run >/dev/null", pg->dir, pg->dir) < 0 ||
+	    pgtmp_restart(pg) < 0) {
+		pgtmp_destroy(pg); /* leave nothing behind */
 		return -1;
-	return pgtmp_restart(pg);
+	}
+	return 0;
 }
 
 int pgtmp_restart(struct pgtmp *pg)

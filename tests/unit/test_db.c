@@ -66,6 +66,8 @@ static void wait_up(void)
 	}
 }
 
+static int suite_clean(void);
+
 static int suite_init(void)
 {
 	const char *err;
@@ -80,20 +82,25 @@ static int suite_init(void)
 	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	PQclear(r);
 	PQfinish(c);
-	if (!ok)
-		return -1;
 	base = event_base_new();
-	db = db_create(base, pg.conninfo, 2, stmts, sizeof(stmts) / sizeof(stmts[0]), &err);
-	if (db == NULL)
+	db = ok ? db_create(base, pg.conninfo, 2, stmts, sizeof(stmts) / sizeof(stmts[0]), &err)
+		: NULL;
+	if (db != NULL)
+		wait_up();
+	if (db == NULL || !db_is_up(db)) {
+		/* CUnit skips the cleanup of a suite whose init failed. */
+		suite_clean();
 		return -1;
-	wait_up();
-	return db_is_up(db) ? 0 : -1;
+	}
+	return 0;
 }
 
 static int suite_clean(void)
 {
 	db_destroy(&db);
-	event_base_free(base);
+	if (base != NULL)
+		event_base_free(base);
+	base = NULL;
 	pgtmp_destroy(&pg);
 	return 0;
 }
