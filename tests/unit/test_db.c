@@ -72,7 +72,7 @@ static int suite_init(void)
 {
 	const char *err;
 
-	log_init("test_db", LOG_LEVEL_ERROR);
+	log_init("test_db", LOG_LEVEL_FATAL); /* the down test logs errors on purpose */
 	if (pgtmp_start(&pg) < 0)
 		return -1;
 	/* Statements are prepared when a connection comes up, so the tables
