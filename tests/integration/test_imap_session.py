@@ -344,6 +344,55 @@ class StateAndSyntax(unittest.TestCase):
         self.assertIn(b"* BYE", r.buf)
 
 
+class Limits(unittest.TestCase):
+    def test_connections_per_ip(self):
+        # max_connections_per_ip is counted per worker: with 2 workers and a
+        # limit of 50, at most 100 sessions from one address get through.
+        socks, refused = [], 0
+        try:
+            for _ in range(110):
+                s = socket.create_connection(("127.0.0.1", inst.imap_port), timeout=10)
+                socks.append(s)
+                line = s.recv(200)
+                if line.startswith(b"* BYE"):
+                    refused += 1
+        finally:
+            for s in socks:
+                s.close()
+        self.assertGreaterEqual(refused, 10)
+        wait_for(lambda: connect().logout()[0] == "BYE", what="a fresh session")
+
+
+class DatabaseOutage(unittest.TestCase):
+    """PostgreSQL goes away under live sessions and comes back."""
+
+    def test_unavailable_then_recovers(self):
+        m = connect()
+        m.login("alice@example.test", PASSWORD)
+        m.select("INBOX")
+        inst._sh("stop", inst.pgdata)
+        try:
+            # Within a few tries the worker notices: a clean NO, no crash.
+            def refused():
+                try:
+                    typ, data = m.select("Sent")
+                except imaplib.IMAP4.error:
+                    return False
+                return typ == "NO" and b"UNAVAILABLE" in data[-1]
+            wait_for(refused, timeout=20, what="NO [UNAVAILABLE]")
+            fresh = connect()
+            with self.assertRaises(imaplib.IMAP4.error) as cm:
+                fresh.login("alice@example.test", PASSWORD)
+            self.assertIn("UNAVAILABLE", str(cm.exception))
+            fresh.logout()
+        finally:
+            inst._sh("start", inst.pgdata, inst.rundir)
+        wait_for(lambda: m.select("Sent")[0] == "OK", timeout=30, what="recovery")
+        m.logout()
+        for d in inst.daemons:
+            self.assertTrue(d.alive(), d.name + " died:\n" + d.log_text()[-2000:])
+
+
 class Supervision(unittest.TestCase):
     """The master restarts a killed worker; last in this module."""
 
@@ -362,6 +411,23 @@ class Supervision(unittest.TestCase):
             m = connect()
             self.assertEqual(m.login("alice@example.test", PASSWORD)[0], "OK")
             m.logout()
+
+    def test_sighup_replaces_workers_keeping_the_listener(self):
+        before = self.worker_pids()
+        r = Raw()
+        r.send(b"a LOGIN alice@example.test \"" + PASSWORD.encode() + b"\"\r\n")
+        r.until_tagged(b"a")
+        imapd = [d for d in inst.daemons if d.name == "imapd"][0]
+        os.kill(imapd.pid, signal.SIGHUP)
+        wait_for(lambda: len(self.worker_pids()) == 2 and
+                 not set(before) & set(self.worker_pids()), timeout=20, what="new workers")
+        # The old session was told goodbye; new ones are served at once.
+        self.assertTrue(r.closed())
+        self.assertIn(b"* BYE", r.buf)
+        m = connect()
+        self.assertEqual(m.login("alice@example.test", PASSWORD)[0], "OK")
+        m.logout()
+        self.assertTrue(imapd.alive())
 
     def test_zz_sigterm_says_bye_to_sessions(self):
         r = Raw()
