@@ -489,7 +489,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	admind_check_stopped(ad);
 }
 
-int admind_run(const struct config *cfg, int listen_fd, const char **error_r)
+int admind_run(const struct config *cfg, int listen_fd, int schema_fd, const char **error_r)
 {
 	struct admind ad;
 	const struct db_statement *stmts;
@@ -509,6 +509,7 @@ int admind_run(const struct config *cfg, int listen_fd, const char **error_r)
 		return -1;
 	}
 	ad.env.cfg = cfg;
+	ad.env.schema_fd = schema_fd;
 	ad.env.cost.memory_kib = (uint32_t)cfg->argon2_memory_kib;
 	ad.env.cost.time_cost = (uint32_t)cfg->argon2_iterations;
 	ad.env.cost.parallelism = 1;

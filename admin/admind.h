@@ -35,6 +35,6 @@ int admind_listen(const struct config *cfg, const char **error_r);
 /* Runs the daemon on listen_fd until SIGTERM or SIGINT, then stops
  * gracefully. Returns 0 on a clean stop, or -1 with *error_r when the loop
  * cannot be set up. */
-int admind_run(const struct config *cfg, int listen_fd, const char **error_r);
+int admind_run(const struct config *cfg, int listen_fd, int schema_fd, const char **error_r);
 
 #endif

@@ -48,7 +48,7 @@ int main(int argc, char **argv)
 	const char *config_path = NULL, *error;
 	bool check_only = false;
 	enum log_level level;
-	int opt, applied, fd;
+	int opt, applied, fd, schema_fd;
 	char **overrides;
 	int noverrides = 0;
 	struct password_cost cost;
@@ -99,7 +99,11 @@ int main(int argc, char **argv)
 	}
 	log_set_level(level);
 
-	if (migrate_apply(cfg.db_conninfo, cfg.schema_dir, &applied, &error) < 0)
+	/* Opened as root: db.migrate reads it after the privilege drop. */
+	schema_fd = migrate_open_dir(cfg.schema_dir, &error);
+	if (schema_fd < 0)
+		fatal("%s", error);
+	if (migrate_apply(cfg.db_conninfo, schema_fd, cfg.schema_dir, &applied, &error) < 0)
 		fatal("schema migration failed: %s", error);
 	if (applied > 0)
 		LOG(INFO, NULL, "applied %d schema migration(s) from %s", applied, cfg.schema_dir);
@@ -110,7 +114,7 @@ int main(int argc, char **argv)
 	if (privdrop_to_user(cfg.user, &error) < 0)
 		fatal("%s", error);
 
-	if (admind_run(&cfg, fd, &error) < 0)
+	if (admind_run(&cfg, fd, schema_fd, &error) < 0)
 		fatal("%s", error);
 	config_free(&cfg);
 	return 0;

@@ -30,6 +30,7 @@ struct rpc_env {
 	struct db *db;
 	struct workqueue *wq; /* NULL: blocking jobs run inline (tests) */
 	const struct config *cfg;
+	int schema_fd; /* cfg->schema_dir, opened before the privilege drop */
 	struct password_cost cost;
 	bool stopping;  /* no new database work: finish calls with errors */
 	bool migrating; /* a db.migrate job is running */

@@ -24,7 +24,8 @@ static void migrate_work(struct rpc_call *call)
 	const char *error;
 	int applied = 0;
 
-	if (migrate_apply(cfg->db_conninfo, cfg->schema_dir, &applied, &error) < 0) {
+	if (migrate_apply(cfg->db_conninfo, call->env->schema_fd, cfg->schema_dir, &applied,
+			  &error) < 0) {
 		call->job_result = strdup(error);
 		call->job_int = -1;
 		return;

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -136,14 +138,17 @@ static int migration_number(const char *name)
 	return atoi(name);
 }
 
-static char *read_file(const char *path, const char **error_r)
+static char *read_file(int dir_fd, const char *name, const char *path, const char **error_r)
 {
-	FILE *f = fopen(path, "rb");
+	int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
 	char *data;
 	size_t len;
 
 	if (f == NULL) {
 		fail(error_r, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
 	data = malloc(MIGRATE_MAX_SIZE + 1);
@@ -161,7 +166,7 @@ static char *read_file(const char *path, const char **error_r)
 	return data;
 }
 
-static int apply_one(PGconn *pg, const char *dir, const char *name, int number,
+static int apply_one(PGconn *pg, int dir_fd, const char *dir, const char *name, int number,
 		     const char **error_r)
 {
 	char path[4096], num[16];
@@ -170,7 +175,7 @@ static int apply_one(PGconn *pg, const char *dir, const char *name, int number,
 	PGresult *res;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	sql = read_file(path, error_r);
+	sql = read_file(dir_fd, name, path, error_r);
 	if (sql == NULL)
 		return -1;
 	if (exec_ok(pg, "BEGIN", error_r) < 0) {
@@ -203,7 +208,16 @@ static int apply_one(PGconn *pg, const char *dir, const char *name, int number,
 	return exec_ok(pg, "COMMIT", error_r);
 }
 
-int migrate_apply(const char *conninfo, const char *schema_dir, int *applied_r,
+int migrate_open_dir(const char *schema_dir, const char **error_r)
+{
+	int fd = open(schema_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail(error_r, "schema directory %s: %s", schema_dir, strerror(errno));
+	return fd;
+}
+
+int migrate_apply(const char *conninfo, int dir_fd, const char *schema_dir, int *applied_r,
 		  const char **error_r)
 {
 	PGconn *pg;
@@ -211,12 +225,18 @@ int migrate_apply(const char *conninfo, const char *schema_dir, int *applied_r,
 	struct dirent *de;
 	char *names[MIGRATE_MAX_FILES];
 	size_t n = 0;
-	int version, ret = 0;
+	int version, ret = 0, fd;
 
 	*applied_r = 0;
-	d = opendir(schema_dir);
-	if (d == NULL)
+	/* fdopendir owns the descriptor it gets: give it a copy. */
+	fd = dup(dir_fd);
+	d = fd < 0 ? NULL : fdopendir(fd);
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return fail(error_r, "schema directory %s: %s", schema_dir, strerror(errno));
+	}
+	rewinddir(d);
 	while ((de = readdir(d)) != NULL) {
 		if (migration_number(de->d_name) < 0)
 			continue;
@@ -261,7 +281,7 @@ int migrate_apply(const char *conninfo, const char *schema_dir, int *applied_r,
 		}
 		if (version > 0 && applied)
 			continue;
-		if (apply_one(pg, schema_dir, names[i], number, error_r) < 0) {
+		if (apply_one(pg, dir_fd, schema_dir, names[i], number, error_r) < 0) {
 			ret = -1;
 			break;
 		}

@@ -11,10 +11,17 @@
  * it knows of). mailstead-imapd refuses to start below it. */
 #define MIGRATE_SCHEMA_VERSION 8
 
-/* Applies every migration in schema_dir newer than the database's version.
- * Returns 0 with the number applied in *applied_r, or -1 with a message in
- * error_r (static buffer). */
-int migrate_apply(const char *conninfo, const char *schema_dir, int *applied_r,
+/* Opens schema_dir for later migrate_apply calls. A daemon opens it while
+ * still root: afterwards the files are read relative to this descriptor, so
+ * the unprivileged user needs no access to the directories above it (a
+ * checkout under /root). Returns the fd or -1 with error_r. */
+int migrate_open_dir(const char *schema_dir, const char **error_r);
+
+/* Applies every migration in the directory dir_fd (named dir_name in
+ * messages) that schema_migrations does not record. Returns 0 with the
+ * number applied in *applied_r, or -1 with a message in error_r (static
+ * buffer). */
+int migrate_apply(const char *conninfo, int dir_fd, const char *dir_name, int *applied_r,
 		  const char **error_r);
 
 /* Reads the database's schema version into *version_r (0 for an empty
