@@ -41,6 +41,12 @@ static const struct {
 	{auth_statements, &auth_nstatements},
 	{notify_statements, &notify_nstatements},
 	{store_mailbox_statements, &store_mailbox_nstatements},
+	{store_mailboxes_statements, &store_mailboxes_nstatements},
+	{store_messages_statements, &store_messages_nstatements},
+	{store_append_statements, &store_append_nstatements},
+	{store_fetch_statements, &store_fetch_nstatements},
+	{store_search_statements, &store_search_nstatements},
+	{store_delivery_statements, &store_delivery_nstatements},
 };
 
 struct db *store_db_create(struct event_base *base, const struct config *cfg,

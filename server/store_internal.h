@@ -9,5 +9,17 @@
 /* Statement groups, one per store_*.c file; store.c prepares them all. */
 extern const struct db_statement store_mailbox_statements[];
 extern const unsigned store_mailbox_nstatements;
+extern const struct db_statement store_mailboxes_statements[];
+extern const unsigned store_mailboxes_nstatements;
+extern const struct db_statement store_messages_statements[];
+extern const unsigned store_messages_nstatements;
+extern const struct db_statement store_append_statements[];
+extern const unsigned store_append_nstatements;
+extern const struct db_statement store_fetch_statements[];
+extern const unsigned store_fetch_nstatements;
+extern const struct db_statement store_search_statements[];
+extern const unsigned store_search_nstatements;
+extern const struct db_statement store_delivery_statements[];
+extern const unsigned store_delivery_nstatements;
 
 #endif

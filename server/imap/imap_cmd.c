@@ -1,5 +1,6 @@
 #include "imap_cmd.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #define ANY (IMAP_STATE_NOT_AUTH | IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
@@ -10,14 +11,30 @@
 /* Sorted by name: imap_cmd_find does a binary search, and test_imap_cmd
  * checks the order. */
 static const struct imap_cmd_def imap_cmds[] = {
+	{"APPEND", cmd_append, AUTH, 0},
 	{"AUTHENTICATE", cmd_authenticate, NOT_AUTH, 0},
 	{"CAPABILITY", cmd_capability, ANY, 0},
+	{"CHECK", cmd_check, SELECTED, 0},
+	{"CLOSE", cmd_close, SELECTED, 0},
+	{"COPY", cmd_copy, SELECTED, IMAP_CMD_UID},
+	{"CREATE", cmd_create, AUTH, 0},
+	{"DELETE", cmd_delete, AUTH, 0},
 	{"EXAMINE", cmd_examine, AUTH, 0},
+	{"EXPUNGE", cmd_expunge, SELECTED, 0},
+	{"FETCH", cmd_fetch, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE},
+	{"LIST", cmd_list, AUTH, 0},
 	{"LOGIN", cmd_login, NOT_AUTH, 0},
 	{"LOGOUT", cmd_logout, ANY, 0},
+	{"LSUB", cmd_lsub, AUTH, 0},
 	{"NOOP", cmd_noop, ANY, 0},
+	{"RENAME", cmd_rename, AUTH, 0},
+	{"SEARCH", cmd_search, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE},
 	{"SELECT", cmd_select, AUTH, 0},
 	{"STARTTLS", cmd_starttls, NOT_AUTH, 0},
+	{"STATUS", cmd_status, AUTH, 0},
+	{"STORE", cmd_store, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE},
+	{"SUBSCRIBE", cmd_subscribe, AUTH, 0},
+	{"UNSUBSCRIBE", cmd_unsubscribe, AUTH, 0},
 };
 #define N_CMDS (sizeof(imap_cmds) / sizeof(imap_cmds[0]))
 
@@ -46,7 +63,8 @@ const struct imap_cmd_def *imap_cmd_find(const char *name)
 
 const char *imap_cmd_capabilities(void)
 {
-	return "";
+	/* CHILDREN: LIST returns \HasChildren/\HasNoChildren (RFC 3348). */
+	return " CHILDREN";
 }
 
 void imap_cmd_dispatch(struct imap_cmd *cmd)
@@ -59,7 +77,13 @@ void imap_cmd_dispatch(struct imap_cmd *cmd)
 			imap_cmd_finish(cmd, IMAP_BAD, "UID needs a command");
 			return;
 		}
-		def = imap_cmd_find(cmd->args[0].str);
+		char sub[16];
+		size_t i;
+		/* Command names are case-insensitive, also after UID. */
+		for (i = 0; i < cmd->args[0].len && i < sizeof(sub) - 1; i++)
+			sub[i] = (char)toupper((unsigned char)cmd->args[0].str[i]);
+		sub[i] = '\0';
+		def = cmd->args[0].len < sizeof(sub) ? imap_cmd_find(sub) : NULL;
 		if (def == NULL || !(def->flags & IMAP_CMD_UID)) {
 			imap_cmd_finish(cmd, IMAP_BAD, "Unknown UID command");
 			return;

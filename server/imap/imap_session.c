@@ -17,7 +17,7 @@
 #define IMAP_PREAUTH_MAX_LINE 8192
 #define IMAP_PREAUTH_MAX_LITERAL 8192
 #define IMAP_MAX_BAD 20
-#define IMAP_OUTPUT_HIGH (1024 * 1024)
+#define IMAP_OUTPUT_HIGH IMAP_SESSION_OUTPUT_HIGH
 
 static void session_process(struct imap_session *s);
 
@@ -144,6 +144,19 @@ void imap_session_bye(struct imap_session *s, const char *text)
 	conn_close(s->conn);
 }
 
+size_t imap_session_output_size(const struct imap_session *s)
+{
+	return s->closed ? 0 : conn_output_size(s->conn);
+}
+
+void imap_session_abort(struct imap_session *s, const char *reason)
+{
+	if (s->closed)
+		return;
+	LOG(WARN, s_log(s), "connection dropped: %s", reason);
+	conn_abort(s->conn); /* runs on_closed before it returns */
+}
+
 void imap_session_login(struct imap_session *s, int64_t account_id, const char *username)
 {
 	s->account_id = account_id;
@@ -160,13 +173,14 @@ static void cmd_end(struct imap_cmd *cmd, enum imap_status status, const char *t
 {
 	static const char *const words[] = {"OK", "NO", "BAD"};
 	struct imap_session *s = cmd->s;
+	struct pool *pool = cmd->pool; /* cmd lives in it: NULL it here, not there */
 
 	/* A NULL tag: the handler already wrote its reply (STARTTLS). */
 	if (!s->closed && cmd->tag != NULL)
 		conn_printf(s->conn, "%s %s %s\r\n", cmd->tag, words[status], text);
 	s->cmd = NULL;
 	imap_parser_reset(s->parser);
-	pool_destroy(&cmd->pool);
+	pool_destroy(&pool);
 	if (s->closed) {
 		session_maybe_free(s);
 		return;
@@ -359,6 +373,16 @@ static void on_closed(struct conn *conn, void *ctx)
 	LOG(DEBUG, s_log(s), "disconnected");
 	s->closed = true;
 	worker_session_remove(s->w, &s->link);
+	if (s->cmd != NULL && s->cmd->drained_fn != NULL) {
+		/* A command waiting for output to drain would never hear
+		 * again: let it see the session gone and end. */
+		void (*fn)(struct imap_cmd *) = s->cmd->drained_fn;
+		s->cmd->drained_fn = NULL;
+		imap_session_ref(s);
+		fn(s->cmd);
+		imap_session_unref(s); /* frees s if the command ended */
+		return;
+	}
 	session_maybe_free(s);
 }
 

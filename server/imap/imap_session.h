@@ -122,6 +122,20 @@ void imap_session_unref(struct imap_session *s);
 /* Says BYE and closes (after flushing). */
 void imap_session_bye(struct imap_session *s, const char *text);
 
+/* Output a command may queue before it waits for cmd->drained_fn (which
+ * the session also calls when the connection goes away meanwhile, so the
+ * command can end). */
+#define IMAP_SESSION_OUTPUT_HIGH (1024 * 1024)
+
+/* Bytes of output queued and not yet sent; 0 once the connection is gone. */
+size_t imap_session_output_size(const struct imap_session *s);
+
+/* Drops the connection at once, discarding queued output, for a response
+ * that cannot be completed correctly (a literal whose octets are gone):
+ * nothing more may reach the client. The running command still ends with
+ * imap_cmd_finish. */
+void imap_session_abort(struct imap_session *s, const char *reason);
+
 /* Enters the authenticated state (after a successful login). */
 void imap_session_login(struct imap_session *s, int64_t account_id, const char *username);
 

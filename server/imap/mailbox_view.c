@@ -14,6 +14,7 @@
 
 #define VIEW_MAX_RECENT_RANGES 32
 #define VIEW_MAX_PENDING_EXPUNGES 100000
+#define VIEW_MAX_OWN_MODSEQS 8
 
 struct recent_range {
 	uint32_t from, to; /* [from, to) */
@@ -34,6 +35,9 @@ struct mailbox_view {
 	uint32_t *pending;
 	uint32_t npending;
 	bool dirty;
+	/* Modseqs of this session's own flag changes not yet synced past. */
+	uint64_t own[VIEW_MAX_OWN_MODSEQS];
+	unsigned nown;
 	struct notify_watch watch;
 	struct imap_session *s;
 };
@@ -241,6 +245,22 @@ static void pending_add(struct mailbox_view *v, uint32_t uid)
 	v->pending[v->npending++] = uid;
 }
 
+void mailbox_view_own_modseq(struct mailbox_view *v, uint64_t modseq)
+{
+	/* Full: the rows are reported once more at the next sync, which is
+	 * harmless (the flags are current). */
+	if (v->nown < VIEW_MAX_OWN_MODSEQS)
+		v->own[v->nown++] = modseq;
+}
+
+static bool is_own_modseq(const struct mailbox_view *v, uint64_t modseq)
+{
+	for (unsigned i = 0; i < v->nown; i++)
+		if (v->own[i] == modseq)
+			return true;
+	return false;
+}
+
 struct sync_ctx {
 	struct imap_session *s;
 	struct imap_cmd *cmd;
@@ -254,6 +274,7 @@ static void sync_done(void *arg, const struct store_changes *c, const char *erro
 	struct imap_session *s = x->s;
 	struct mailbox_view *v = s->view;
 	uint32_t old_count;
+	unsigned nown;
 	struct buf b;
 
 	if (error != NULL) {
@@ -298,6 +319,8 @@ static void sync_done(void *arg, const struct store_changes *c, const char *erro
 		uint32_t seq = mailbox_view_seq(v, ch->uid);
 		if (seq == 0 || seq > old_count)
 			continue; /* new messages: the client fetches them itself */
+		if (is_own_modseq(v, ch->modseq))
+			continue; /* reported by the STORE that made it */
 		buf_reset(&b);
 		(void)imap_flags_format(&b, ch->flags, ch->keywords,
 					mailbox_view_is_recent(v, ch->uid));
@@ -307,6 +330,11 @@ static void sync_done(void *arg, const struct store_changes *c, const char *erro
 	v->modseq = c->highestmodseq;
 	v->uidnext = c->uidnext;
 	v->dirty = false;
+	nown = 0; /* own changes the snapshot covered are done with */
+	for (unsigned i = 0; i < v->nown; i++)
+		if (v->own[i] > v->modseq)
+			v->own[nown++] = v->own[i];
+	v->nown = nown;
 out:
 	x->done(x->arg);
 	free(x);

@@ -73,6 +73,12 @@ uint32_t mailbox_view_recent_count(const struct mailbox_view *v);
  * "* n EXPUNGE" for each (the caller runs where that is allowed). */
 void mailbox_view_expunged(struct imap_session *s, const uint32_t *uids, uint32_t n);
 
+/* The session's own flag change (STORE): the rows that got modseq have been
+ * reported by the command itself (or, with .SILENT, must not be), so the
+ * next sync does not report them again as FETCH (RFC 3501 §6.4.6). A row
+ * another session changes later has a higher modseq and is reported. */
+void mailbox_view_own_modseq(struct mailbox_view *v, uint64_t modseq);
+
 #endif
 
 struct seqset;

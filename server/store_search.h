@@ -1,0 +1,37 @@
+/* Store: running a compiled SEARCH (RFC 3501 §6.4.4) in the database.
+ *
+ * The condition comes from search_compile (server/imap/search_compile.h):
+ * constant SQL fragments with $n parameters from $4 on. This module wraps
+ * it into the one query that may be assembled at run time (db_query.sql,
+ * unprepared: each search has its own shape), bounded to one mailbox's
+ * primary-key range and to the UIDs the session's view knows. */
+#ifndef MAILSTEAD_STORE_SEARCH_H
+#define MAILSTEAD_STORE_SEARCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct db;
+
+/* A search running longer is cancelled (and reported as
+ * STORE_SEARCH_TIMEOUT): one client's search must not hold a pooled
+ * connection, and the sessions queued behind it, indefinitely. */
+#define STORE_SEARCH_TIMEOUT_MS 60000
+
+enum store_search_status {
+	STORE_SEARCH_OK,
+	STORE_SEARCH_TIMEOUT, /* cancelled after STORE_SEARCH_TIMEOUT_MS */
+	STORE_SEARCH_FAILED,  /* database error: error says why */
+};
+
+/* uids: the matching UIDs ascending (valid during the call only). */
+typedef void store_search_cb(void *ctx, enum store_search_status status, const uint32_t *uids,
+			     uint32_t n, const char *error);
+
+/* Runs `where` (with join_message: it refers to messages m) over the
+ * messages of mailbox_id with UID <= max_uid; params are $4.. */
+int store_search(struct db *db, int64_t account_id, int64_t mailbox_id, uint32_t max_uid,
+		 const char *where, bool join_message, const char *const *params,
+		 unsigned nparams, store_search_cb *cb, void *ctx, const char **error_r);
+
+#endif
