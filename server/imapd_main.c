@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -18,6 +21,52 @@
 #include "worker.h"
 
 #define MAX_OVERRIDES 64
+
+/* Binds the LMTP unix socket at path (a stale socket file left by a crash is
+ * replaced; any other file there is an error). Mode 0666: who may deliver
+ * is decided by the permissions of the directory (docs/delivery.md), as the
+ * MTA's user differs from ours. Returns the fd or -1 with *error_r. */
+static int bind_unix(const char *path, const char **error_r)
+{
+	static char err[300];
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		*error_r = "path too long for a unix socket";
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, sizeof(err), "%s exists and is not a socket", path);
+			*error_r = err;
+			return -1;
+		}
+		if (unlink(path) < 0) {
+			snprintf(err, sizeof(err), "unlink %s: %s", path, strerror(errno));
+			*error_r = err;
+			return -1;
+		}
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, sizeof(err), "socket: %s", strerror(errno));
+		*error_r = err;
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0666) < 0 ||
+	    listen(fd, 1024) < 0) {
+		snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
+		*error_r = err;
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 static void usage(void)
 {
@@ -34,7 +83,7 @@ int main(int argc, char **argv)
 	char *overrides[MAX_OVERRIDES];
 	unsigned noverrides = 0;
 	struct config cfg;
-	struct worker_listener ls[2];
+	struct worker_listener ls[4];
 	unsigned nls = 0;
 	SSL_CTX *tls = NULL;
 	enum log_level lvl;
@@ -70,8 +119,10 @@ int main(int argc, char **argv)
 	if (log_level_parse(cfg.log_level, &lvl) < 0)
 		fatal("%s: log_level: expected debug, info, warn or error", config_path);
 	log_set_level(lvl);
-	if (cfg.imap_listen[0] == '\0' && cfg.imaps_listen[0] == '\0')
-		fatal("%s: neither imap_listen nor imaps_listen is set", config_path);
+	if (cfg.imap_listen[0] == '\0' && cfg.imaps_listen[0] == '\0' &&
+	    cfg.lmtp_listen[0] == '\0' && cfg.lmtp_socket[0] == '\0')
+		fatal("%s: neither imap_listen nor imaps_listen (nor lmtp_listen, lmtp_socket) is set",
+		      config_path);
 	if (cfg.imaps_listen[0] != '\0' && (cfg.tls_cert[0] == '\0' || cfg.tls_key[0] == '\0'))
 		fatal("%s: imaps_listen needs tls_cert and tls_key", config_path);
 	if ((cfg.tls_cert[0] == '\0') != (cfg.tls_key[0] == '\0'))
@@ -103,9 +154,22 @@ int main(int argc, char **argv)
 		if ((ls[nls++].fd = listen_bind(cfg.imaps_listen, &err)) < 0)
 			fatal("imaps_listen %s", err);
 	}
+	if (cfg.lmtp_listen[0] != '\0') {
+		ls[nls].kind = WORKER_LISTEN_LMTP;
+		if ((ls[nls++].fd = listen_bind(cfg.lmtp_listen, &err)) < 0)
+			fatal("lmtp_listen %s", err);
+	}
+	if (cfg.lmtp_socket[0] != '\0') {
+		ls[nls].kind = WORKER_LISTEN_LMTP;
+		if ((ls[nls++].fd = bind_unix(cfg.lmtp_socket, &err)) < 0)
+			fatal("lmtp_socket %s", err);
+	}
 	if (privdrop_to_user(cfg.user, &err) < 0)
 		fatal("%s", err);
-	LOG(INFO, NULL, "listening: imap %s, imaps %s", cfg.imap_listen[0] ? cfg.imap_listen : "-",
-	    cfg.imaps_listen[0] ? cfg.imaps_listen : "-");
+	LOG(INFO, NULL, "listening: imap %s, imaps %s, lmtp %s%s%s",
+	    cfg.imap_listen[0] ? cfg.imap_listen : "-",
+	    cfg.imaps_listen[0] ? cfg.imaps_listen : "-",
+	    cfg.lmtp_listen[0] ? cfg.lmtp_listen : "-", cfg.lmtp_socket[0] ? ", lmtp " : "",
+	    cfg.lmtp_socket);
 	return master_run(&cfg, config_path, overrides, noverrides, tls, ls, nls);
 }

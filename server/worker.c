@@ -14,6 +14,7 @@
 #include "db.h"
 #include "imap_session.h"
 #include "listen.h"
+#include "lmtp/lmtp_session.h"
 #include "log.h"
 #include "notify.h"
 #include "store.h"
@@ -113,6 +114,8 @@ static void refuse(int fd, enum worker_listener_kind kind, const char *why)
 
 	if (kind == WORKER_LISTEN_IMAP)
 		len = snprintf(line, sizeof(line), "* BYE [UNAVAILABLE] %s\r\n", why);
+	else if (kind == WORKER_LISTEN_LMTP)
+		len = snprintf(line, sizeof(line), "421 4.3.2 %s\r\n", why);
 	else
 		len = 0; /* no TLS yet on IMAPS: just close */
 	if (len > 0)
@@ -150,7 +153,9 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 		refuse(fd, li->l.kind, "Too many connections");
 		return;
 	}
-	if (ip_adjust(w, ip, 0) >= cfg->max_connections_per_ip) {
+	/* The MTA is one client with many connections: no per-IP limit on
+	 * LMTP (it listens on loopback or a unix socket). */
+	if (li->l.kind != WORKER_LISTEN_LMTP && ip_adjust(w, ip, 0) >= cfg->max_connections_per_ip) {
 		LOG(INFO, NULL, "connection from %s refused: too many from this address", addr);
 		refuse(fd, li->l.kind, "Too many connections from your address");
 		return;
@@ -161,7 +166,10 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 		LOG(ERROR, NULL, "cannot set up a connection from %s", addr);
 		return;
 	}
-	imap_session_start(w, conn, li->l.kind == WORKER_LISTEN_IMAPS);
+	if (li->l.kind == WORKER_LISTEN_LMTP)
+		lmtp_session_start(w, conn);
+	else
+		imap_session_start(w, conn, li->l.kind == WORKER_LISTEN_IMAPS);
 }
 
 void worker_session_add(struct worker *w, struct worker_session *s)

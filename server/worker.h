@@ -19,6 +19,7 @@ struct workqueue;
 enum worker_listener_kind {
 	WORKER_LISTEN_IMAP,  /* plaintext, STARTTLS offered */
 	WORKER_LISTEN_IMAPS, /* implicit TLS */
+	WORKER_LISTEN_LMTP,  /* LMTP delivery (TCP or unix socket), no per-IP limit */
 };
 
 struct worker_listener {

@@ -8,7 +8,7 @@ set -eu
 
 PKGS="${MAILSTEAD_EXTRA_PKGS:-} gcc make pkg-config libc6-dev libpq-dev libssl-dev libevent-dev
 libjansson-dev libcunit1-dev libargon2-dev libcrypt-dev postgresql postgresql-contrib
-python3 openssl acl procps util-linux"
+python3 openssl acl procps util-linux postfix postfix-pgsql"
 
 missing=""
 for p in $PKGS; do
@@ -29,8 +29,9 @@ if [ -n "$missing" ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	# Debian's postgresql package would start a system-wide cluster on
-	# port 5432; we only want its binaries, so policy-rc.d forbids starting
-	# services while we install.
+	# port 5432, and postfix a system MTA on port 25; we only want their
+	# binaries (tests/integration/test_postfix.py runs a private Postfix),
+	# so policy-rc.d forbids starting services while we install.
 	policy=/usr/sbin/policy-rc.d
 	created_policy=0
 	if [ ! -e "$policy" ]; then

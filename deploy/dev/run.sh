@@ -10,6 +10,7 @@
 # Environment overrides:
 #   MAILSTEAD_VAR          state directory (default: ./var)
 #   MAILSTEAD_IMAP_PORT    default 1143     MAILSTEAD_IMAPS_PORT  default 1993
+#   MAILSTEAD_LMTP_PORT    default 2424 (LMTP delivery, docs/delivery.md)
 #   MAILSTEAD_DEMO_PASSWORD  password of demo@example.test when it is created
 #                            (default: a random one, printed once)
 set -eu
@@ -20,6 +21,7 @@ mkdir -p "$var"
 var=$(cd "$var" && pwd -P)
 imap_port=${MAILSTEAD_IMAP_PORT:-1143}
 imaps_port=${MAILSTEAD_IMAPS_PORT:-1993}
+lmtp_port=${MAILSTEAD_LMTP_PORT:-2424}
 pg="sh $top/deploy/dev/pg.sh"
 user=$($pg user)
 conf=$var/mailstead.conf
@@ -47,6 +49,7 @@ schema_dir = $top/schema
 admin_socket = $sock
 imap_listen = 127.0.0.1:$imap_port
 imaps_listen = 127.0.0.1:$imaps_port
+lmtp_listen = 127.0.0.1:$lmtp_port
 tls_cert = $var/tls/cert.pem
 tls_key = $var/tls/key.pem
 CONF
@@ -94,7 +97,8 @@ fi
 if [ -x bin/mailstead-imapd ]; then
 	bin/mailstead-imapd -c "$conf" &
 	pids="$pids $!"
-	echo "run: IMAP on 127.0.0.1:$imap_port (STARTTLS), IMAPS on 127.0.0.1:$imaps_port"
+	echo "run: IMAP on 127.0.0.1:$imap_port (STARTTLS), IMAPS on 127.0.0.1:$imaps_port," \
+		"LMTP on 127.0.0.1:$lmtp_port"
 fi
 echo "run: admin socket $sock (try: MAILSTEAD_ADMIN_SOCKET=$sock bin/mailstead-admin domain list)"
 echo "run: Ctrl-C to stop"

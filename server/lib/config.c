@@ -48,6 +48,8 @@ static const struct config_option options[] = {
 	OPT(db_conninfo, CFG_STRING, 0, 0, "dbname=mailstead"),
 	OPT(imap_listen, CFG_STRING, 0, 0, "0.0.0.0:143"),
 	OPT(imaps_listen, CFG_STRING, 0, 0, "0.0.0.0:993"),
+	OPT(lmtp_listen, CFG_STRING, 0, 0, ""),
+	OPT(lmtp_socket, CFG_STRING, 0, 0, ""),
 	OPT(log_level, CFG_STRING, 0, 0, "info"),
 	OPT(loopback_plaintext_auth, CFG_BOOL, 0, 1, "yes"),
 	OPT(max_auth_failures_per_account, CFG_UINT, 1, 100000, "10"),

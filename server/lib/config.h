@@ -42,6 +42,11 @@ struct config {
 	bool allow_plaintext_auth;     /* everywhere, without TLS */
 	bool loopback_plaintext_auth;  /* from 127.0.0.0/8 and ::1 without TLS */
 
+	/* LMTP delivery listeners ("" = disabled): TCP "host:port" and/or a
+	 * unix socket path (docs/delivery.md) */
+	char *lmtp_listen;
+	char *lmtp_socket;
+
 	/* imapd limits */
 	uint64_t max_line;
 	uint64_t max_message_size; /* also the largest literal */

@@ -131,6 +131,7 @@ class Instance:
             "admin_socket": self.admin_socket,
             "imap_listen": "127.0.0.1:%d" % self.imap_port,
             "imaps_listen": "127.0.0.1:%d" % self.imaps_port,
+            "lmtp_listen": "127.0.0.1:%d" % self.lmtp_port,
             "workers": "2",
             "tls_cert": self.tls_cert,
             "tls_key": self.tls_key,
