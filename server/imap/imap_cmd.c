@@ -1,6 +1,7 @@
 #include "imap_cmd.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #define ANY (IMAP_STATE_NOT_AUTH | IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
@@ -19,13 +20,17 @@ static const struct imap_cmd_def imap_cmds[] = {
 	{"COPY", cmd_copy, SELECTED, IMAP_CMD_UID},
 	{"CREATE", cmd_create, AUTH, 0},
 	{"DELETE", cmd_delete, AUTH, 0},
+	{"ENABLE", cmd_enable, AUTH, 0},
 	{"EXAMINE", cmd_examine, AUTH, 0},
 	{"EXPUNGE", cmd_expunge, SELECTED, 0},
 	{"FETCH", cmd_fetch, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE},
+	{"ID", cmd_id, ANY, 0},
+	{"IDLE", cmd_idle, AUTH, 0},
 	{"LIST", cmd_list, AUTH, 0},
 	{"LOGIN", cmd_login, NOT_AUTH, 0},
 	{"LOGOUT", cmd_logout, ANY, 0},
 	{"LSUB", cmd_lsub, AUTH, 0},
+	{"NAMESPACE", cmd_namespace, AUTH, 0},
 	{"NOOP", cmd_noop, ANY, 0},
 	{"RENAME", cmd_rename, AUTH, 0},
 	{"SEARCH", cmd_search, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE},
@@ -34,6 +39,7 @@ static const struct imap_cmd_def imap_cmds[] = {
 	{"STATUS", cmd_status, AUTH, 0},
 	{"STORE", cmd_store, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE},
 	{"SUBSCRIBE", cmd_subscribe, AUTH, 0},
+	{"UNSELECT", cmd_unselect, SELECTED, 0},
 	{"UNSUBSCRIBE", cmd_unsubscribe, AUTH, 0},
 };
 #define N_CMDS (sizeof(imap_cmds) / sizeof(imap_cmds[0]))
@@ -61,10 +67,27 @@ const struct imap_cmd_def *imap_cmd_find(const char *name)
 	return NULL;
 }
 
+/* Extensions advertised after login, each only when complete. One line
+ * per extension: each names what makes it true. */
+static const char *const imap_caps[] = {
+	"CHILDREN", /* LIST returns \HasChildren/\HasNoChildren (RFC 3348) */
+	"ENABLE",   /* RFC 5161 */
+	"ID",       /* RFC 2971 */
+	"IDLE",     /* RFC 2177: pushed through notify.c */
+	"NAMESPACE", /* RFC 2342: one personal namespace */
+	"UNSELECT", /* RFC 3691 */
+};
+
 const char *imap_cmd_capabilities(void)
 {
-	/* CHILDREN: LIST returns \HasChildren/\HasNoChildren (RFC 3348). */
-	return " CHILDREN";
+	static char caps[512];
+
+	if (caps[0] == '\0') {
+		size_t len = 0;
+		for (size_t i = 0; i < sizeof(imap_caps) / sizeof(imap_caps[0]); i++)
+			len += (size_t)snprintf(caps + len, sizeof(caps) - len, " %s", imap_caps[i]);
+	}
+	return caps;
 }
 
 void imap_cmd_dispatch(struct imap_cmd *cmd)

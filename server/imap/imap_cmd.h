@@ -35,6 +35,7 @@ const char *imap_cmd_capabilities(void);
 /* Handlers. */
 imap_cmd_fn cmd_authenticate, cmd_capability, cmd_login, cmd_logout, cmd_noop, cmd_starttls;
 imap_cmd_fn cmd_select, cmd_examine;
+imap_cmd_fn cmd_enable, cmd_id, cmd_idle, cmd_namespace, cmd_unselect;
 imap_cmd_fn cmd_search;
 imap_cmd_fn cmd_create, cmd_delete, cmd_list, cmd_lsub, cmd_rename, cmd_status, cmd_subscribe,
 	cmd_unsubscribe;

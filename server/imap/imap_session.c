@@ -97,7 +97,15 @@ const char *imap_session_capabilities(const struct imap_session *s)
 	static char caps[512];
 	size_t len;
 
-	len = (size_t)snprintf(caps, sizeof(caps), "IMAP4rev1 SASL-IR");
+	/* RFC 7888: LITERAL- promises non-synchronizing literals up to 4096
+	 * octets, LITERAL+ of any size; a larger one than we take (the
+	 * parser's limit) ends the connection. */
+	len = (size_t)snprintf(caps, sizeof(caps), "IMAP4rev1 SASL-IR %s",
+			       worker_config(s->w)->max_nonsync_literal >= 4096 &&
+					       worker_config(s->w)->max_nonsync_literal >=
+						       worker_config(s->w)->max_message_size
+				       ? "LITERAL+"
+				       : "LITERAL-");
 	if (s->state == IMAP_STATE_NOT_AUTH) {
 		if (!conn_is_tls(s->conn) && worker_tls(s->w) != NULL)
 			len += (size_t)snprintf(caps + len, sizeof(caps) - len, " STARTTLS");
@@ -128,6 +136,12 @@ void imap_untagged(struct imap_session *s, const char *fmt, ...)
 	line = pool_vprintf(s->cmd != NULL ? s->cmd->pool : s->pool, fmt, ap);
 	va_end(ap);
 	conn_printf(s->conn, "* %s\r\n", line);
+}
+
+void imap_session_changed(struct imap_session *s)
+{
+	if (!s->closed && s->cmd != NULL && s->cmd->wake_fn != NULL)
+		s->cmd->wake_fn(s->cmd);
 }
 
 void imap_session_publish_change(struct imap_session *s, int64_t mailbox_id)
@@ -381,6 +395,19 @@ static void on_closed(struct conn *conn, void *ctx)
 		imap_session_ref(s);
 		fn(s->cmd);
 		imap_session_unref(s); /* frees s if the command ended */
+		return;
+	}
+	if (s->cmd != NULL && s->cmd->line_fn != NULL) {
+		/* Waiting for a line that will never come (AUTHENTICATE, IDLE):
+		 * the command ends now, or when its own async work does. */
+		struct imap_cmd *cmd = s->cmd;
+		cmd->line_fn = NULL;
+		imap_session_ref(s);
+		if (cmd->closed_fn != NULL)
+			cmd->closed_fn(cmd);
+		else
+			imap_cmd_finish(cmd, IMAP_NO, "Connection closed");
+		imap_session_unref(s);
 		return;
 	}
 	session_maybe_free(s);

@@ -34,6 +34,10 @@ enum imap_state {
 
 enum imap_status { IMAP_OK, IMAP_NO, IMAP_BAD };
 
+/* ENABLE-able extensions (RFC 5161), bits of imap_session.enabled. */
+#define IMAP_ENABLE_CONDSTORE 1
+#define IMAP_ENABLE_QRESYNC 2
+
 struct imap_cmd;
 typedef void imap_cmd_fn(struct imap_cmd *cmd);
 
@@ -51,6 +55,12 @@ struct imap_cmd {
 	unsigned argc;
 	void *ctx; /* the handler's state across round trips */
 	imap_line_fn *line_fn;
+	/* Called when the selected mailbox changed (a notification) while
+	 * this command runs: IDLE pushes the changes at once. */
+	void (*wake_fn)(struct imap_cmd *cmd);
+	/* Called when the connection closes while the command waits for an
+	 * input line (line_fn set); NULL: the command ends with NO. */
+	void (*closed_fn)(struct imap_cmd *cmd);
 	/* Called when queued output has drained (for handlers that produce
 	 * large responses in parts), or NULL. */
 	void (*drained_fn)(struct imap_cmd *cmd);
@@ -78,6 +88,9 @@ struct imap_session {
 	/* Authenticated state. */
 	int64_t account_id;
 	char *username;
+
+	/* Extensions the client turned on with ENABLE (IMAP_ENABLE_*). */
+	unsigned enabled;
 
 	/* Selected state (NULL when not selected). */
 	struct mailbox_view *view;
@@ -138,6 +151,10 @@ void imap_session_abort(struct imap_session *s, const char *reason);
 
 /* Enters the authenticated state (after a successful login). */
 void imap_session_login(struct imap_session *s, int64_t account_id, const char *username);
+
+/* The selected mailbox may have changed: wakes a running command that
+ * asked for it (wake_fn). */
+void imap_session_changed(struct imap_session *s);
 
 /* This session committed a change of one of its account's mailboxes: tells
  * every other session (any worker, any host) through notify.h. */

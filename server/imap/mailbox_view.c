@@ -80,8 +80,9 @@ static void on_change(void *ctx)
 {
 	struct mailbox_view *v = ctx;
 
-	/* The next sync reports what changed. */
+	/* The next sync reports what changed; an idling client hears now. */
 	v->dirty = true;
+	imap_session_changed(v->s);
 }
 
 struct mailbox_view *mailbox_view_create(struct imap_session *s,

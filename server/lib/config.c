@@ -58,7 +58,7 @@ static const struct config_option options[] = {
 	OPT(max_connections_per_worker, CFG_UINT, 1, 1000000, "20000"),
 	OPT(max_line, CFG_SIZE, 1024, 16 * MiB, "64K"),
 	OPT(max_message_size, CFG_SIZE, 1024, 1 * GiB, "50M"),
-	OPT(max_nonsync_literal, CFG_SIZE, 0, 1 * GiB, "4K"),
+	OPT(max_nonsync_literal, CFG_SIZE, 4096, 1 * GiB, "50M"),
 	OPT(preauth_timeout, CFG_DURATION, 5, 3600, "60"),
 	OPT(schema_dir, CFG_STRING, 0, 0, "/usr/share/mailstead/schema"),
 	OPT(tls_cert, CFG_STRING, 0, 0, ""),

@@ -95,7 +95,7 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(cfg.allow_plaintext_auth, false);
 	CU_ASSERT_EQUAL(cfg.max_line, 64 * 1024);
 	CU_ASSERT_EQUAL(cfg.max_message_size, 50 * 1024 * 1024);
-	CU_ASSERT_EQUAL(cfg.max_nonsync_literal, 4096);
+	CU_ASSERT_EQUAL(cfg.max_nonsync_literal, 50 * 1024 * 1024);
 	CU_ASSERT_EQUAL(cfg.preauth_timeout, 60);
 	CU_ASSERT_EQUAL(cfg.autologout, 30 * 60);
 	CU_ASSERT_EQUAL(cfg.workers, 0);
@@ -239,7 +239,8 @@ static void test_ranges_at_and_past_limits(void)
 	    {"autologout=86401", -1},
 	    {"max_message_size=1G", 0},
 	    {"max_message_size=1073741825", -1},
-	    {"max_nonsync_literal=0", 0},
+	    {"max_nonsync_literal=4K", 0},
+	    {"max_nonsync_literal=4095", -1},
 	    {"argon2_memory_kib=8", 0},
 	    {"argon2_memory_kib=7", -1},
 	    {"workers=256", 0},
