@@ -26,6 +26,7 @@ struct auth_job {
 	char password[AUTH_MAX_PASSWORD + 1];
 	char *hash;
 	int64_t account_id;
+	int64_t domain_id;
 	bool active;
 	int verified; /* 1 match, 0 mismatch, -1 error */
 	enum auth_result result;
@@ -46,7 +47,7 @@ static void job_free(struct auth_job *j)
 
 static void job_report(struct auth_job *j)
 {
-	j->cb(j->ctx, j->result, j->account_id, j->user);
+	j->cb(j->ctx, j->result, j->account_id, j->domain_id, j->user);
 	job_free(j);
 }
 
@@ -120,6 +121,7 @@ static void lookup_done(void *ctx, int found, const struct store_auth *a, const 
 		return;
 	}
 	j->account_id = a->account_id;
+	j->domain_id = a->domain_id;
 	j->active = a->active;
 	snprintf(j->user, sizeof(j->user), "%s", a->address);
 	j->hash = strdup(a->password_hash);

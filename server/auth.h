@@ -21,9 +21,10 @@ enum auth_result {
 	AUTH_UNAVAILABLE, /* database or thread pool unavailable */
 };
 
-/* account_id and user (canonical address, valid during the call) are set
- * for AUTH_OK. */
-typedef void auth_cb(void *ctx, enum auth_result r, int64_t account_id, const char *user);
+/* account_id, domain_id and user (canonical address, valid during the
+ * call) are set for AUTH_OK. */
+typedef void auth_cb(void *ctx, enum auth_result r, int64_t account_id, int64_t domain_id,
+		     const char *user);
 
 /* Starts an authentication; cb runs exactly once, later, on the loop. The
  * password is copied (and wiped after use); the caller may wipe its copy at

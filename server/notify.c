@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "buf.h"
 #include "db.h"
 #include "log.h"
@@ -26,6 +28,8 @@ struct notify {
 	struct pending pending[NOTIFY_MAX_PENDING];
 	unsigned npending;
 	struct event *batch_timer, *poll_timer;
+	notify_account_fn *account_fn;
+	void *account_ctx;
 };
 
 static unsigned bucket_of(int64_t account_id, int64_t mailbox_id)
@@ -83,6 +87,33 @@ static void on_notify(void *ctx, const char *payload)
 		while (*p == ' ')
 			p++;
 	}
+}
+
+static void on_account(void *ctx, const char *payload)
+{
+	struct notify *n = ctx;
+	json_t *j, *ev;
+	json_error_t err;
+
+	if (payload == NULL || n->account_fn == NULL)
+		return; /* (re)subscribed: nothing to catch up on */
+	j = json_loads(payload, 0, &err);
+	ev = j != NULL ? json_object_get(j, "event") : NULL;
+	if (!json_is_string(ev)) {
+		LOG(WARN, NULL, "notify: malformed account event ignored");
+		json_decref(j);
+		return;
+	}
+	n->account_fn(n->account_ctx, json_string_value(ev),
+		      json_integer_value(json_object_get(j, "account_id")),
+		      json_integer_value(json_object_get(j, "domain_id")));
+	json_decref(j);
+}
+
+void notify_on_account(struct notify *n, notify_account_fn *fn, void *ctx)
+{
+	n->account_fn = fn;
+	n->account_ctx = ctx;
 }
 
 static void publish_done(void *ctx, PGresult *const *res, unsigned nres, const char *error)
@@ -143,6 +174,7 @@ struct notify *notify_create(struct event_base *base, struct db *db)
 	if (n->batch_timer == NULL || n->poll_timer == NULL || event_add(n->poll_timer, &poll) < 0)
 		panic("notify: cannot create timers");
 	db_listen(db, NOTIFY_CHANNEL, on_notify, n);
+	db_listen(db, NOTIFY_ACCOUNT_CHANNEL, on_account, n);
 	return n;
 }
 

@@ -18,6 +18,7 @@ struct db;
 struct event_base;
 
 #define NOTIFY_CHANNEL "mailstead_mailbox"
+#define NOTIFY_ACCOUNT_CHANNEL "mailstead_account"
 #define NOTIFY_BATCH_MS 10
 #define NOTIFY_POLL_SECONDS 30
 
@@ -42,5 +43,13 @@ void notify_watch_remove(struct notify *n, struct notify_watch *w);
 /* A committed change of the mailbox: wakes local watches now and tells the
  * other workers and hosts shortly. */
 void notify_publish(struct notify *n, int64_t account_id, int64_t mailbox_id);
+
+/* Account events from mailstead-admind (channel NOTIFY_ACCOUNT_CHANNEL,
+ * JSON payloads, docs/admin-protocol.md): event is "suspended",
+ * "password_changed", "deleted" (account_id set) or "domain_suspended",
+ * "domain_deleted" (domain_id set; the other id is 0). */
+typedef void notify_account_fn(void *ctx, const char *event, int64_t account_id,
+			       int64_t domain_id);
+void notify_on_account(struct notify *n, notify_account_fn *fn, void *ctx);
 
 #endif

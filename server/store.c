@@ -14,7 +14,7 @@ static const struct db_statement auth_statements[] = {
 	{"auth_lookup",
 	 "SELECT a.account_id, ad.address, a.password_hash, "
 	 "       a.status = 'active' AND d.status = 'active', "
-	 "       mail_auth_failures('ip:' || $2), mail_auth_failures('user:' || $1) "
+	 "       mail_auth_failures('ip:' || $2), mail_auth_failures('user:' || $1), a.domain_id "
 	 "FROM (VALUES (1)) v "
 	 "LEFT JOIN addresses ad ON ad.address = $1 AND ad.account_id IS NOT NULL "
 	 "LEFT JOIN accounts a ON a.account_id = ad.account_id "
@@ -87,6 +87,7 @@ static void auth_done(void *arg, PGresult *const *res, unsigned n, const char *e
 			r->cb(r->ctx, 0, &a, NULL);
 		} else {
 			a.account_id = strtoll(PQgetvalue(q, 0, 0), NULL, 10);
+			a.domain_id = strtoll(PQgetvalue(q, 0, 6), NULL, 10);
 			a.address = PQgetvalue(q, 0, 1);
 			a.password_hash = PQgetvalue(q, 0, 2);
 			a.active = strcmp(PQgetvalue(q, 0, 3), "t") == 0;

@@ -23,6 +23,7 @@ struct db *store_db_create(struct event_base *base, const struct config *cfg,
 
 struct store_auth {
 	int64_t account_id;
+	int64_t domain_id;
 	const char *address;       /* canonical login name */
 	const char *password_hash; /* valid during the callback only */
 	bool active;               /* account and domain both active */

@@ -241,6 +241,30 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 		panic("worker: cannot create timer");
 }
 
+/* An administrator suspended, deleted or changed the password of an
+ * account (or suspended/deleted a domain): its sessions here end. */
+static void on_account_event(void *ctx, const char *event, int64_t account_id,
+			     int64_t domain_id)
+{
+	struct worker *w = ctx;
+	struct worker_session *s, *next;
+	const char *reason = strcmp(event, "password_changed") == 0
+				     ? "Password changed, please log in again"
+				     : "Account no longer available";
+
+	for (s = w->sessions.next; s != &w->sessions; s = next) {
+		next = s->next; /* kick may remove s */
+		if (s->kick == NULL)
+			continue;
+		if ((account_id != 0 && s->account_id == account_id) ||
+		    (domain_id != 0 && s->domain_id == domain_id)) {
+			LOG(INFO, NULL, "closing a session of account %lld: %s",
+			    (long long)s->account_id, event);
+			s->kick(s->ctx, reason);
+		}
+	}
+}
+
 /* Now and then, one worker or another drops stale login-failure rows. */
 static void on_expire(evutil_socket_t fd, short what, void *arg)
 {
@@ -281,6 +305,7 @@ void worker_run(const struct config *cfg, SSL_CTX *tls_ctx, const struct worker_
 	if (w->db == NULL)
 		fatal("worker: %s", err);
 	w->notify = notify_create(w->base, w->db);
+	notify_on_account(w->notify, on_account_event, w);
 	{
 		struct timeval tv = {WORKER_EXPIRE_SECONDS + (time_t)index * 7, 0};
 		w->expire_timer = event_new(w->base, -1, EV_PERSIST, on_expire, w);

@@ -36,6 +36,11 @@ struct worker_session {
 	void (*shutdown)(void *ctx);
 	void *ctx;
 	char ip[64]; /* client IP for the per-IP limit */
+	/* Set by sessions of a logged-in account: kick(ctx, reason) ends the
+	 * session when an administrator suspends or deletes the account or its
+	 * domain, or changes the password (notify.h account events). */
+	int64_t account_id, domain_id;
+	void (*kick)(void *ctx, const char *reason);
 };
 
 /* Runs the worker until SIGTERM; exits the process (0 on a clean stop). */

@@ -77,7 +77,8 @@ void cmd_starttls(struct imap_cmd *cmd)
 	imap_cmd_finish(cmd, IMAP_OK, "%s", "");
 }
 
-static void auth_finished(void *ctx, enum auth_result r, int64_t account_id, const char *user)
+static void auth_finished(void *ctx, enum auth_result r, int64_t account_id, int64_t domain_id,
+			  const char *user)
 {
 	struct imap_cmd *cmd = ctx;
 	struct imap_session *s = cmd->s;
@@ -89,7 +90,7 @@ static void auth_finished(void *ctx, enum auth_result r, int64_t account_id, con
 	switch (r) {
 	case AUTH_OK:
 		LOG(INFO, s_log(s), "login as %s", user);
-		imap_session_login(s, account_id, user);
+		imap_session_login(s, account_id, domain_id, user);
 		imap_cmd_finish(cmd, IMAP_OK, "[CAPABILITY %s] Logged in",
 				imap_session_capabilities(s));
 		return;

@@ -171,9 +171,20 @@ void imap_session_abort(struct imap_session *s, const char *reason)
 	conn_abort(s->conn); /* runs on_closed before it returns */
 }
 
-void imap_session_login(struct imap_session *s, int64_t account_id, const char *username)
+static void on_kick(void *ctx, const char *reason)
+{
+	imap_session_bye(ctx, reason);
+}
+
+void imap_session_login(struct imap_session *s, int64_t account_id, int64_t domain_id,
+			const char *username)
 {
 	s->account_id = account_id;
+	/* The worker closes this session when the admin suspends or deletes
+	 * the account or domain, or changes the password. */
+	s->link.account_id = account_id;
+	s->link.domain_id = domain_id;
+	s->link.kick = on_kick;
 	s->username = pool_strdup(s->pool, username);
 	s->state = IMAP_STATE_AUTH;
 	s->log.account = s->username;

@@ -150,7 +150,8 @@ size_t imap_session_output_size(const struct imap_session *s);
 void imap_session_abort(struct imap_session *s, const char *reason);
 
 /* Enters the authenticated state (after a successful login). */
-void imap_session_login(struct imap_session *s, int64_t account_id, const char *username);
+void imap_session_login(struct imap_session *s, int64_t account_id, int64_t domain_id,
+			const char *username);
 
 /* The selected mailbox may have changed: wakes a running command that
  * asked for it (wake_fn). */

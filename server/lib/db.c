@@ -12,6 +12,7 @@
 #define DB_MAX_INFLIGHT 64   /* requests pipelined on one connection */
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 5000
+#define DB_MAX_LISTEN 4
 
 enum db_conn_state {
 	DB_CONN_DOWN,       /* waiting for the reconnect timer */
@@ -63,9 +64,13 @@ struct db {
 	unsigned queued;
 	unsigned pending; /* queued + in flight */
 	bool destroying;
-	char listen_sql[96]; /* "LISTEN channel", or "" */
-	db_notify_cb *notify_cb;
-	void *notify_ctx;
+	struct {
+		char channel[64];
+		char sql[80]; /* "LISTEN channel" */
+		db_notify_cb *cb;
+		void *ctx;
+	} listens[DB_MAX_LISTEN];
+	unsigned nlistens;
 };
 
 static void conn_start(struct db_conn *c);
@@ -170,8 +175,9 @@ static void conn_notifies(struct db_conn *c)
 	PGnotify *n;
 
 	while ((n = PQnotifies(c->pg)) != NULL) {
-		if (c->db->notify_cb != NULL)
-			c->db->notify_cb(c->db->notify_ctx, n->extra);
+		for (unsigned i = 0; i < c->db->nlistens; i++)
+			if (strcmp(n->relname, c->db->listens[i].channel) == 0)
+				c->db->listens[i].cb(c->db->listens[i].ctx, n->extra);
 		PQfreemem(n);
 	}
 }
@@ -314,11 +320,14 @@ static void listen_done(void *ctx, PGresult *const *res, unsigned n, const char 
 {
 	struct db *db = ctx;
 
-	if (error == NULL && PQresultStatus(res[0]) == PGRES_COMMAND_OK) {
-		if (db->notify_cb != NULL)
-			db->notify_cb(db->notify_ctx, NULL);
-	} else if (error == NULL) {
-		LOG(ERROR, NULL, "db: %s failed: %s", db->listen_sql, db_error_message(res[0]));
+	if (error != NULL)
+		return; /* the connection failed: it will LISTEN again */
+	for (unsigned i = 0; i < n && i < db->nlistens; i++) {
+		if (PQresultStatus(res[i]) == PGRES_COMMAND_OK)
+			db->listens[i].cb(db->listens[i].ctx, NULL);
+		else
+			LOG(ERROR, NULL, "db: %s failed: %s", db->listens[i].sql,
+			    db_error_message(res[i]));
 	}
 }
 
@@ -326,15 +335,18 @@ static void listen_done(void *ctx, PGresult *const *res, unsigned n, const char 
 static int conn_send_listen(struct db_conn *c)
 {
 	struct db_request *req = calloc(1, sizeof(*req));
-	struct db_query q = {.sql = c->db->listen_sql};
+	struct db_query q[DB_MAX_LISTEN];
 
 	if (req == NULL)
 		panic("db: out of memory");
+	memset(q, 0, sizeof(q));
+	for (unsigned i = 0; i < c->db->nlistens; i++)
+		q[i].sql = c->db->listens[i].sql;
 	req->db = c->db;
 	req->cb = listen_done;
 	req->ctx = c->db;
-	req->n = 1;
-	(void)request_copy(req, &q, 1); /* no parameters: cannot fail */
+	req->n = c->db->nlistens;
+	(void)request_copy(req, q, req->n); /* no parameters: cannot fail */
 	c->db->pending++;
 	if (conn_send(c, req) < 0) {
 		c->db->pending--;
@@ -385,7 +397,7 @@ static void conn_connected(struct db_conn *c)
 		if (db->nstmts == 0)
 			break;
 	}
-	if (c->index == 0 && db->listen_sql[0] != '\0' && conn_send_listen(c) < 0) {
+	if (c->index == 0 && db->nlistens > 0 && conn_send_listen(c) < 0) {
 		conn_fail(c, PQerrorMessage(c->pg));
 		return;
 	}
@@ -676,9 +688,15 @@ void db_request_cancel(struct db_request *req)
 
 void db_listen(struct db *db, const char *channel, db_notify_cb *cb, void *ctx)
 {
-	snprintf(db->listen_sql, sizeof(db->listen_sql), "LISTEN %s", channel);
-	db->notify_cb = cb;
-	db->notify_ctx = ctx;
+	unsigned i = db->nlistens;
+
+	if (i == DB_MAX_LISTEN || strlen(channel) >= sizeof(db->listens[i].channel))
+		panic("db: too many or too long LISTEN channels");
+	snprintf(db->listens[i].channel, sizeof(db->listens[i].channel), "%s", channel);
+	snprintf(db->listens[i].sql, sizeof(db->listens[i].sql), "LISTEN %s", channel);
+	db->listens[i].cb = cb;
+	db->listens[i].ctx = ctx;
+	db->nlistens++;
 }
 
 bool db_is_up(const struct db *db)

@@ -85,7 +85,7 @@ typedef void db_notify_cb(void *ctx, const char *payload);
 
 /* Makes the first connection LISTEN on channel (a constant SQL identifier,
  * never client text) after every (re)connect, and routes its notifications
- * to cb. Call once, right after db_create. */
+ * to cb. Up to 4 channels; call right after db_create. */
 void db_listen(struct db *db, const char *channel, db_notify_cb *cb, void *ctx);
 
 /* True when at least one connection is ready. */

@@ -173,6 +173,37 @@ class Idle(unittest.TestCase):
         m.logout()
 
 
+class AdminEvents(unittest.TestCase):
+    """mailstead-admind's account events end live sessions on every worker."""
+
+    def session(self, user, pw, port=None):
+        r = Raw(port or inst.imap_port)
+        lines = r.command(b"l", b"LOGIN " + user + b" \"" + pw + b"\"")
+        self.assertTrue(lines[-1].startswith(b"l OK"), lines)
+        return r
+
+    def test_suspend_and_password_change_close_sessions(self):
+        inst.create_account("kick@example.test", PASSWORD)
+        sessions = [self.session(b"kick@example.test", PASSWORD.encode()) for _ in range(3)]
+        sessions.append(self.session(b"kick@example.test", PASSWORD.encode(), second_port))
+        bystander = self.session(b"ida@example.test", PASSWORD.encode())
+        self.assertNotIn("error", inst.rpc("account.suspend", {"address": "kick@example.test"}))
+        for r in sessions:
+            line, _ = r.wait_for_line(lambda l: l.startswith(b"* BYE"), timeout=3)
+            r.close()
+        # Other accounts' sessions stay.
+        self.assertTrue(bystander.command(b"n", b"NOOP")[-1].startswith(b"n OK"))
+        inst.rpc("account.resume", {"address": "kick@example.test"})
+        r = self.session(b"kick@example.test", PASSWORD.encode())
+        self.assertNotIn("error", inst.rpc("account.set_password",
+                                           {"address": "kick@example.test",
+                                            "password": "new pass 2"}))
+        line, _ = r.wait_for_line(lambda l: l.startswith(b"* BYE"), timeout=3)
+        self.assertIn(b"Password changed", line)
+        r.close()
+        bystander.close()
+
+
 class SmallExtensions(unittest.TestCase):
     def test_id(self):
         r = Raw(inst.imap_port)
