@@ -50,68 +50,86 @@ static const struct {
 	{"too_deep", STORE_RCPT_TOO_DEEP},
 };
 
-static void resolve_done(void *arg, PGresult *const *res, unsigned n, const char *error)
+/* Fills r from one delivery_resolve result; targets are malloc'd into
+ * *targets_r. Returns NULL or what went wrong. */
+static const char *resolve_one(PGresult *q, struct store_rcpt_result *r,
+			       struct store_rcpt_target **targets_r)
 {
-	struct resolve_req *r = arg;
-	struct store_rcpt_target *t = NULL;
-	enum store_rcpt_status status = STORE_RCPT_OK;
 	const char *name;
 	int rows;
 	size_t k;
 
-	if (error != NULL) {
-		r->cb(r->ctx, STORE_RCPT_OK, NULL, 0, error);
-		goto out;
-	}
-	if (PQresultStatus(res[0]) != PGRES_TUPLES_OK) {
-		r->cb(r->ctx, STORE_RCPT_OK, NULL, 0, db_error_message(res[0]));
-		goto out;
-	}
-	rows = PQntuples(res[0]);
-	if (rows < 1) {
-		r->cb(r->ctx, STORE_RCPT_OK, NULL, 0, "delivery_resolve returned no row");
-		goto out;
-	}
-	name = PQgetvalue(res[0], 0, 0);
+	if (PQresultStatus(q) != PGRES_TUPLES_OK)
+		return db_error_message(q);
+	rows = PQntuples(q);
+	if (rows < 1)
+		return "delivery_resolve returned no row";
+	name = PQgetvalue(q, 0, 0);
 	for (k = 0; k < sizeof(rcpt_statuses) / sizeof(rcpt_statuses[0]); k++)
 		if (strcmp(name, rcpt_statuses[k].name) == 0)
 			break;
-	if (k == sizeof(rcpt_statuses) / sizeof(rcpt_statuses[0])) {
-		r->cb(r->ctx, STORE_RCPT_OK, NULL, 0, "delivery_resolve: unknown status");
-		goto out;
-	}
-	status = rcpt_statuses[k].status;
-	if (status != STORE_RCPT_OK) {
-		r->cb(r->ctx, status, NULL, 0, NULL);
-		goto out;
-	}
-	t = calloc((size_t)rows, sizeof(*t));
-	if (t == NULL)
+	if (k == sizeof(rcpt_statuses) / sizeof(rcpt_statuses[0]))
+		return "delivery_resolve: unknown status";
+	r->status = rcpt_statuses[k].status;
+	if (r->status != STORE_RCPT_OK)
+		return NULL;
+	*targets_r = calloc((size_t)rows, sizeof(**targets_r));
+	if (*targets_r == NULL)
 		panic("store: out of memory");
 	for (int i = 0; i < rows; i++) {
-		t[i].account_id = strtoll(PQgetvalue(res[0], i, 1), NULL, 10);
-		t[i].mailbox_id = strtoll(PQgetvalue(res[0], i, 2), NULL, 10);
+		(*targets_r)[i].account_id = strtoll(PQgetvalue(q, i, 1), NULL, 10);
+		(*targets_r)[i].mailbox_id = strtoll(PQgetvalue(q, i, 2), NULL, 10);
 	}
-	r->cb(r->ctx, STORE_RCPT_OK, t, (unsigned)rows, NULL);
-out:
-	free(t);
+	r->targets = *targets_r;
+	r->ntargets = (unsigned)rows;
+	return NULL;
+}
+
+static void resolve_done(void *arg, PGresult *const *res, unsigned n, const char *error)
+{
+	struct resolve_req *r = arg;
+	struct store_rcpt_result out[STORE_RESOLVE_MAX];
+	struct store_rcpt_target *targets[STORE_RESOLVE_MAX] = {NULL};
+
+	memset(out, 0, sizeof(out));
+	for (unsigned i = 0; error == NULL && i < n; i++)
+		error = resolve_one(res[i], &out[i], &targets[i]);
+	if (error != NULL)
+		r->cb(r->ctx, NULL, 0, error);
+	else
+		r->cb(r->ctx, out, n, NULL);
+	for (unsigned i = 0; i < n; i++)
+		free(targets[i]);
 	free(r);
 }
 
-int store_delivery_resolve(struct db *db, const char *address, const char *base, uint64_t size,
-			   store_resolve_cb *cb, void *ctx, const char **error_r)
+int store_delivery_resolve(struct db *db, const struct store_rcpt_query *queries, unsigned n,
+			   uint64_t size, store_resolve_cb *cb, void *ctx, const char **error_r)
 {
 	char sz[24];
-	const char *vals[3] = {address, base, sz};
-	struct db_query q = {"delivery_resolve", 3, vals, NULL, NULL, 0};
-	struct resolve_req *r = malloc(sizeof(*r));
+	const char *vals[STORE_RESOLVE_MAX][3];
+	struct db_query q[STORE_RESOLVE_MAX];
+	struct resolve_req *r;
 
+	if (n < 1 || n > STORE_RESOLVE_MAX)
+		panic("store: %u recipients to resolve", n);
+	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)(size > INT64_MAX ? INT64_MAX : size));
+	memset(q, 0, sizeof(q));
+	for (unsigned i = 0; i < n; i++) {
+		vals[i][0] = queries[i].address;
+		vals[i][1] = queries[i].base;
+		vals[i][2] = sz;
+		q[i].stmt = "delivery_resolve";
+		q[i].nparams = 3;
+		q[i].values = vals[i];
+	}
+	r = malloc(sizeof(*r));
 	if (r == NULL)
 		panic("store: out of memory");
-	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)(size > INT64_MAX ? INT64_MAX : size));
 	r->cb = cb;
 	r->ctx = ctx;
-	if (db_submit(db, &q, 1, resolve_done, r, error_r) == NULL) {
+	/* n read-only statements under one Sync: one round trip. */
+	if (db_submit(db, q, n, resolve_done, r, error_r) == NULL) {
 		free(r);
 		return -1;
 	}

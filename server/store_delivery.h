@@ -33,18 +33,31 @@ struct store_rcpt_target {
 	int64_t mailbox_id; /* its INBOX */
 };
 
-/* error non-NULL: the database failed (status and targets mean nothing).
- * Otherwise status, and for STORE_RCPT_OK the n >= 1 targets (ascending
- * account_id), valid during the call only. */
-typedef void store_resolve_cb(void *ctx, enum store_rcpt_status status,
-			      const struct store_rcpt_target *targets, unsigned n,
+/* Recipients resolved in one request (pipelined RCPT commands). */
+#define STORE_RESOLVE_MAX 16
+
+struct store_rcpt_query {
+	const char *address; /* normalised, "+detail" included */
+	const char *base;    /* the address without its detail, or NULL */
+};
+
+struct store_rcpt_result {
+	enum store_rcpt_status status;
+	/* STORE_RCPT_OK: the n >= 1 accounts, ascending account_id. */
+	const struct store_rcpt_target *targets;
+	unsigned ntargets;
+};
+
+/* error non-NULL: the database failed (results is NULL). Otherwise
+ * results[i] answers queries[i]; valid during the call only. */
+typedef void store_resolve_cb(void *ctx, const struct store_rcpt_result *results, unsigned n,
 			      const char *error);
 
-/* Resolves address (normalised, "+detail" included) for delivery; base is
- * the address without its detail, or NULL; size the size announced by
- * MAIL FROM's SIZE= (0 if none), for the quota check. */
-int store_delivery_resolve(struct db *db, const char *address, const char *base, uint64_t size,
-			   store_resolve_cb *cb, void *ctx, const char **error_r);
+/* Resolves n (1..STORE_RESOLVE_MAX) addresses for delivery in one round
+ * trip. size is the size announced by MAIL FROM's SIZE= (0 if none), for
+ * the quota check. */
+int store_delivery_resolve(struct db *db, const struct store_rcpt_query *queries, unsigned n,
+			   uint64_t size, store_resolve_cb *cb, void *ctx, const char **error_r);
 
 /* One account of a delivery. */
 struct store_delivery_entry {

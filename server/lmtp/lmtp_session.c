@@ -47,6 +47,19 @@ struct lmtp_rcpt {
 	unsigned ntargets;
 };
 
+/* A RCPT command waiting for its reply: an address to resolve, or a reply
+ * already decided (a syntax error...) that must keep its place in the
+ * order of replies. */
+struct rcpt_pending {
+	char *address; /* NULL for a decided reply */
+	char *base;
+	char *fixed;
+};
+
+/* Pipelined RCPT commands (RFC 2920) are resolved together, in one round
+ * trip: Postfix sends all the recipients of a message at once. */
+#define LMTP_RCPT_BATCH STORE_RESOLVE_MAX
+
 struct lmtp_session {
 	struct worker *w;
 	struct conn *conn;
@@ -71,8 +84,11 @@ struct lmtp_session {
 	uint64_t mail_size;
 	struct lmtp_rcpt *rcpts;
 	unsigned nrcpts, rcpt_cap;
-	char *pending_rcpt; /* the address being resolved */
-	char *pending_base;
+	/* One more than a full batch: the last line may add its reply and
+	 * the 421 of too many errors. */
+	struct rcpt_pending batch[LMTP_RCPT_BATCH + 1];
+	unsigned nbatch, nbatch_db;
+	bool quit_after_batch;
 
 	/* Content. */
 	enum recv_mode recv;
@@ -138,7 +154,7 @@ static void transaction_reset(struct lmtp_session *s)
 	s->mail_size = 0;
 	s->rcpts = NULL;
 	s->nrcpts = s->rcpt_cap = 0;
-	s->pending_rcpt = s->pending_base = NULL;
+	s->nbatch = s->nbatch_db = 0;
 	s->recv = RECV_NONE;
 	lmtp_data_destroy(&s->data);
 	s->bdat_mode = s->bdat_failed = s->bdat_last = false;
@@ -183,7 +199,8 @@ static void reply_each(struct lmtp_session *s, const char *code, const char *tex
 
 /* -- RCPT ----------------------------------------------------------------- */
 
-static void rcpt_add(struct lmtp_session *s, const struct store_rcpt_target *t, unsigned n)
+static void rcpt_add(struct lmtp_session *s, char *address,
+		     const struct store_rcpt_target *t, unsigned n)
 {
 	struct lmtp_rcpt *r;
 
@@ -197,103 +214,185 @@ static void rcpt_add(struct lmtp_session *s, const struct store_rcpt_target *t, 
 		s->rcpt_cap = cap;
 	}
 	r = &s->rcpts[s->nrcpts++];
-	r->address = s->pending_rcpt;
+	r->address = address;
 	r->targets = pool_memdup(s->tpool, t, sizeof(*t) * n);
 	r->ntargets = n;
 }
 
-static void rcpt_resolved(void *ctx, enum store_rcpt_status status,
-			  const struct store_rcpt_target *t, unsigned n, const char *error)
+/* Queues the reply of a RCPT command decided without the database. */
+static void rcpt_fixed(struct lmtp_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void rcpt_fixed(struct lmtp_session *s, const char *fmt, ...)
+{
+	struct rcpt_pending *p = &s->batch[s->nbatch++];
+	va_list ap;
+
+	va_start(ap, fmt);
+	p->fixed = pool_vprintf(s->tpool, fmt, ap);
+	va_end(ap);
+	p->address = p->base = NULL;
+}
+
+/* The reply of one resolved recipient (accepting it on success). */
+static void rcpt_answer(struct lmtp_session *s, const struct rcpt_pending *p,
+			const struct store_rcpt_result *r, const char *error)
+{
+	const char *a = p->address;
+
+	if (error != NULL) {
+		reply(s, "451 4.3.0 <%s> Temporary failure, try again later", a);
+		return;
+	}
+	switch (r->status) {
+	case STORE_RCPT_OK:
+		rcpt_add(s, p->address, r->targets, r->ntargets);
+		reply(s, "250 2.1.5 <%s> Recipient OK", a);
+		break;
+	case STORE_RCPT_UNKNOWN_DOMAIN:
+		reply(s, "550 5.1.2 <%s> Domain not hosted here", a);
+		break;
+	case STORE_RCPT_UNKNOWN_USER:
+		reply(s, "550 5.1.1 <%s> User unknown", a);
+		break;
+	case STORE_RCPT_SUSPENDED:
+		reply(s, "550 5.2.1 <%s> Mailbox disabled", a);
+		break;
+	case STORE_RCPT_OVER_QUOTA:
+		reply(s, "552 5.2.2 <%s> Mailbox full", a);
+		break;
+	case STORE_RCPT_LOOP:
+		LOG(WARN, s_log(s), "RCPT <%s>: alias loop", a);
+		reply(s, "550 5.4.6 <%s> Alias loop", a);
+		break;
+	case STORE_RCPT_TOO_DEEP:
+		LOG(WARN, s_log(s), "RCPT <%s>: alias nesting too deep", a);
+		reply(s, "550 5.4.6 <%s> Alias nesting too deep", a);
+		break;
+	}
+}
+
+/* Writes the replies of the batch in order; results (NULL with error, or
+ * for a batch without queries) answer its queries in order. */
+static void rcpt_batch_answer(struct lmtp_session *s, const struct store_rcpt_result *results,
+			      const char *error)
+{
+	unsigned q = 0;
+
+	if (error != NULL)
+		LOG(WARN, s_log(s), "RCPT: resolving recipients failed: %s", error);
+	for (unsigned i = 0; i < s->nbatch; i++) {
+		const struct rcpt_pending *p = &s->batch[i];
+
+		if (p->fixed != NULL)
+			reply(s, "%s", p->fixed);
+		else
+			rcpt_answer(s, p, error != NULL ? NULL : &results[q++], error);
+	}
+	s->nbatch = s->nbatch_db = 0;
+	if (s->quit_after_batch)
+		session_quit(s);
+}
+
+static void rcpt_resolved(void *ctx, const struct store_rcpt_result *results, unsigned n,
+			  const char *error)
 {
 	struct lmtp_session *s = ctx;
-	const char *a = s->pending_rcpt;
 
 	s->refs--;
 	if (s->closed) {
 		session_maybe_free(s);
 		return;
 	}
-	if (error != NULL) {
-		LOG(WARN, s_log(s), "RCPT: resolving a recipient failed: %s", error);
-		reply(s, "451 4.3.0 <%s> Temporary failure, try again later", a);
-	} else {
-		switch (status) {
-		case STORE_RCPT_OK:
-			rcpt_add(s, t, n);
-			reply(s, "250 2.1.5 <%s> Recipient OK", a);
-			break;
-		case STORE_RCPT_UNKNOWN_DOMAIN:
-			reply(s, "550 5.1.2 <%s> Domain not hosted here", a);
-			break;
-		case STORE_RCPT_UNKNOWN_USER:
-			reply(s, "550 5.1.1 <%s> User unknown", a);
-			break;
-		case STORE_RCPT_SUSPENDED:
-			reply(s, "550 5.2.1 <%s> Mailbox disabled", a);
-			break;
-		case STORE_RCPT_OVER_QUOTA:
-			reply(s, "552 5.2.2 <%s> Mailbox full", a);
-			break;
-		case STORE_RCPT_LOOP:
-			LOG(WARN, s_log(s), "RCPT <%s>: alias loop", a);
-			reply(s, "550 5.4.6 <%s> Alias loop", a);
-			break;
-		case STORE_RCPT_TOO_DEEP:
-			LOG(WARN, s_log(s), "RCPT <%s>: alias nesting too deep", a);
-			reply(s, "550 5.4.6 <%s> Alias nesting too deep", a);
-			break;
-		}
-	}
-	s->pending_rcpt = s->pending_base = NULL;
+	rcpt_batch_answer(s, results, error);
 	session_resume(s);
+}
+
+/* Answers the RCPT commands read so far: at once if none needs the
+ * database, else after one round trip for all of them. */
+static void rcpt_flush(struct lmtp_session *s)
+{
+	struct store_rcpt_query q[LMTP_RCPT_BATCH];
+	unsigned n = 0;
+	const char *err;
+
+	if (s->nbatch_db == 0) {
+		rcpt_batch_answer(s, NULL, NULL);
+		return;
+	}
+	for (unsigned i = 0; i < s->nbatch; i++)
+		if (s->batch[i].fixed == NULL) {
+			q[n].address = s->batch[i].address;
+			q[n].base = s->batch[i].base;
+			n++;
+		}
+	if (store_delivery_resolve(worker_db(s->w), q, n, s->mail_size, rcpt_resolved, s, &err) <
+	    0) {
+		rcpt_batch_answer(s, NULL, err);
+		return;
+	}
+	s->refs++;
+	session_wait(s);
+}
+
+/* Whether the next complete line in the input is another RCPT command
+ * that may join the batch. */
+static bool next_is_rcpt(struct lmtp_session *s, struct evbuffer *in)
+{
+	size_t eol_len = 0;
+	struct evbuffer_ptr p;
+	char head[5];
+
+	if (s->nbatch >= LMTP_RCPT_BATCH)
+		return false;
+	p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+	if (p.pos < (ev_ssize_t)sizeof(head) ||
+	    evbuffer_copyout(in, head, sizeof(head)) != (ev_ssize_t)sizeof(head))
+		return false;
+	return strncasecmp(head, "RCPT ", sizeof(head)) == 0;
 }
 
 static void cmd_rcpt(struct lmtp_session *s, const struct lmtp_command *c)
 {
 	struct address_parts parts;
+	struct rcpt_pending *p;
 	char shown[96];
 	const char *why;
 
 	if (!s->has_mail) {
-		reply(s, "503 5.5.1 MAIL first");
+		rcpt_fixed(s, "503 5.5.1 MAIL first");
 		return;
 	}
 	if (s->bdat_mode) {
-		reply(s, "503 5.5.1 RCPT after BDAT");
+		rcpt_fixed(s, "503 5.5.1 RCPT after BDAT");
 		return;
 	}
-	if (s->nrcpts >= LMTP_MAX_RCPTS) {
-		reply(s, "452 4.5.3 Too many recipients");
+	if (s->nrcpts + s->nbatch_db >= LMTP_MAX_RCPTS) {
+		rcpt_fixed(s, "452 4.5.3 Too many recipients");
 		return;
 	}
 	log_sanitize(shown, sizeof(shown), c->path, strlen(c->path));
 	if (strcasecmp(c->path, "postmaster") == 0) {
 		/* RFC 5321 §4.5.1's domainless form: there is no default
 		 * domain in a multi-domain store. */
-		reply(s, "550 5.1.1 <%s> User unknown (give a domain)", shown);
+		rcpt_fixed(s, "550 5.1.1 <%s> User unknown (give a domain)", shown);
 		return;
 	}
 	if (address_parse(c->path, LMTP_DETAIL_DELIMITER, &parts, &why) < 0) {
-		reply(s, "553 5.1.3 <%s> Bad recipient address syntax", shown);
+		rcpt_fixed(s, "553 5.1.3 <%s> Bad recipient address syntax", shown);
 		return;
 	}
+	p = &s->batch[s->nbatch++];
+	p->fixed = NULL;
 	if (parts.has_detail) {
-		s->pending_rcpt = pool_printf(s->tpool, "%s%c%s@%s", parts.local,
-					      LMTP_DETAIL_DELIMITER, parts.detail, parts.domain);
-		s->pending_base = pool_printf(s->tpool, "%s@%s", parts.local, parts.domain);
+		p->address = pool_printf(s->tpool, "%s%c%s@%s", parts.local, LMTP_DETAIL_DELIMITER,
+					 parts.detail, parts.domain);
+		p->base = pool_printf(s->tpool, "%s@%s", parts.local, parts.domain);
 	} else {
-		s->pending_rcpt = pool_printf(s->tpool, "%s@%s", parts.local, parts.domain);
-		s->pending_base = NULL;
+		p->address = pool_printf(s->tpool, "%s@%s", parts.local, parts.domain);
+		p->base = NULL;
 	}
-	if (store_delivery_resolve(worker_db(s->w), s->pending_rcpt, s->pending_base, s->mail_size,
-				   rcpt_resolved, s, &why) < 0) {
-		LOG(WARN, s_log(s), "RCPT: database unavailable: %s", why);
-		reply(s, "451 4.3.0 <%s> Temporary failure, try again later", s->pending_rcpt);
-		s->pending_rcpt = s->pending_base = NULL;
-		return;
-	}
-	s->refs++;
-	session_wait(s);
+	s->nbatch_db++;
 }
 
 /* -- delivery ------------------------------------------------------------- */
@@ -649,11 +748,21 @@ static void session_command(struct lmtp_session *s, const char *line, size_t len
 
 	pool_clear(s->cpool);
 	if (lmtp_parse_command(line, len, s->cpool, &c, &err) < 0) {
-		reply(s, "%s", err);
+		bool batched = s->nbatch > 0; /* a RCPT line inside a batch */
+
+		if (batched)
+			rcpt_fixed(s, "%s", err);
+		else
+			reply(s, "%s", err);
 		if (++s->bad >= LMTP_MAX_BAD) {
 			LOG(INFO, s_log(s), "too many bad commands");
-			reply(s, "421 4.7.0 %s Too many errors, closing", hostname());
-			session_quit(s);
+			if (batched) {
+				rcpt_fixed(s, "421 4.7.0 %s Too many errors, closing", hostname());
+				s->quit_after_batch = true;
+			} else {
+				reply(s, "421 4.7.0 %s Too many errors, closing", hostname());
+				session_quit(s);
+			}
 		}
 		return;
 	}
@@ -756,6 +865,10 @@ static void session_process(struct lmtp_session *s)
 		if (s->recv != RECV_NONE) {
 			if (!session_content(s, in))
 				return;
+			continue;
+		}
+		if (s->nbatch > 0 && !next_is_rcpt(s, in)) {
+			rcpt_flush(s);
 			continue;
 		}
 		if (conn_output_size(s->conn) > LMTP_OUTPUT_HIGH)

@@ -462,6 +462,48 @@ class Delivery(unittest.TestCase):
         self.assertEqual(inbox_count("alice@a.test"), before + 2)
         self.assertEqual(last_message("alice@a.test"), trace("", "alice@a.test") + b"second\r\n")
 
+    def test_pipelined_recipients_keep_their_order(self):
+        """Pipelined RCPTs are resolved together (16 per round trip); every
+        reply still comes in order, errors decided without the database
+        included."""
+        kinds = ["alice@a.test", "bad..syntax@a.test", "nobody@a.test", "team@a.test",
+                 "dave@a.test", "someone@nowhere.test", "bob+%d@a.test", "carol@b.test"]
+        want = {"alice@a.test": 250, "bad..syntax@a.test": 553, "nobody@a.test": 550,
+                "team@a.test": 250, "dave@a.test": 550, "someone@nowhere.test": 550,
+                "bob+%d@a.test": 250, "carol@b.test": 250}
+        rcpts = [kinds[i % len(kinds)].replace("%d", str(i)) for i in range(40)]
+        r = Raw()
+        r.cmd("LHLO mta.test")
+        r.cmd("MAIL FROM:<s@example.net>")
+        r.send(b"".join(b"RCPT TO:<%s>\r\n" % a.encode() for a in rcpts) + b"RCPT TO:<>\r\n"
+               + b"NOOP\r\n")
+        for i, a in enumerate(rcpts):
+            code, text = r.reply()
+            self.assertEqual(code, want[kinds[i % len(kinds)]], (i, a, text))
+            if code != 553:
+                self.assertIn(b"<%s>" % a.encode(), text[0])
+        self.assertEqual(r.reply()[0], 501)
+        self.assertEqual(r.reply()[0], 250)
+        r.send(b"DATA\r\n")
+        self.assertEqual(r.reply()[0], 354)
+        r.send(message("many recipients") + b".\r\n")
+        accepted = [a for i, a in enumerate(rcpts) if want[kinds[i % len(kinds)]] == 250]
+        replies = r.replies(len(accepted))
+        self.assertEqual([c for c, _ in replies], [250] * len(accepted))
+        self.assertEqual([t[0].split(b" ")[1] for _, t in replies],
+                         [b"<%s>" % a.encode() for a in accepted])
+        r.close()
+
+    def test_too_many_errors_inside_a_recipient_batch(self):
+        r = Raw()
+        r.cmd("LHLO mta.test")
+        r.cmd("MAIL FROM:<s@example.net>")
+        r.send(b"RCPT TO:<alice@a.test>\r\n" + b"RCPT TO:<>\r\n" * 25)
+        self.assertEqual(r.reply()[0], 250)
+        self.assertEqual([r.reply()[0] for _ in range(20)], [501] * 20)
+        self.assertEqual(r.reply()[0], 421)
+        self.assertTrue(r.closed_by_peer())
+
     def test_bdat_chunks(self):
         """RFC 3030: no dot-stuffing, chunks joined, per-recipient replies
         after LAST."""
@@ -612,27 +654,34 @@ class Notification(unittest.TestCase):
         m = imap("erin@b.test")
         typ, data = m.select("INBOX")
         n = int(data[0])
-        has_idle = "IDLE" in m.capabilities
+        typ, data = m.capability()  # after login: the greeting's list is the pre-auth one
+        has_idle = b"IDLE" in data[0].upper().split()
         if has_idle:
             tag = m._new_tag()
             m.send(tag + b" IDLE\r\n")
             self.assertTrue(m.readline().startswith(b"+"))
         c = lmtp()
-        t0 = time.monotonic()
-        c.sendmail("s@example.net", ["erin@b.test"], message("notify"))
+        self.assertEqual(c.sendmail("s@example.net", ["erin@b.test"], message("notify")), {})
+        committed = time.monotonic()  # the 250 comes after the commit
         c.quit()
         if has_idle:
             m.sock.settimeout(1.0)
             line = m.readline()
+            latency = time.monotonic() - committed
             self.assertEqual(line.strip(), b"* %d EXISTS" % (n + 1))
-            self.assertLess(time.monotonic() - t0, 1.5)
+            self.assertLess(latency, 1.0)
+            print("\n  IDLE push %.0f ms after the commit" % (latency * 1000), end=" ")
             m.send(b"DONE\r\n")
             m.sock.settimeout(None)
             while not m.readline().startswith(tag):
                 pass
         else:
-            typ, data = m.noop()
-            self.assertEqual(m.untagged_responses.get("EXISTS", [b""])[-1], b"%d" % (n + 1))
+            # The notification crosses workers through PostgreSQL (batched
+            # over 10 ms): a NOOP within the second reports the message.
+            def exists():
+                m.noop()
+                return m.untagged_responses.get("EXISTS", [b""])[-1] == b"%d" % (n + 1)
+            wait_for(exists, timeout=1.0, what="EXISTS at NOOP")
             print("\n  (no IDLE in this server yet: checked EXISTS at NOOP)", end=" ")
         m.logout()
 
