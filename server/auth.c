@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "address.h"
+#include "auth_cache.h"
 #include "config.h"
 #include "log.h"
 #include "password.h"
@@ -91,6 +92,8 @@ static void verify_done(void *arg, bool cancelled)
 {
 	struct auth_job *j = arg;
 
+	if (!cancelled && j->verified == 1)
+		auth_cache_add(worker_auth_cache(j->w), j->user, j->password, j->hash, time(NULL));
 	if (cancelled)
 		job_end(j, AUTH_UNAVAILABLE);
 	else if (j->verified != 1)
@@ -127,6 +130,12 @@ static void lookup_done(void *ctx, int found, const struct store_auth *a, const 
 	j->hash = strdup(a->password_hash);
 	if (j->hash == NULL)
 		panic("auth: out of memory");
+	/* Verified with this very stored hash a moment ago: no Argon2id. */
+	if (auth_cache_check(worker_auth_cache(j->w), j->user, j->password, j->hash, time(NULL))) {
+		j->verified = 1;
+		job_end(j, j->active ? AUTH_OK : AUTH_SUSPENDED);
+		return;
+	}
 	if (workqueue_submit(worker_workqueue(j->w), verify_work, verify_done, j) < 0) {
 		LOG(WARN, NULL, "auth: password queue full");
 		job_end(j, AUTH_UNAVAILABLE);

@@ -42,6 +42,8 @@ static const struct config_option options[] = {
 	OPT(allow_plaintext_auth, CFG_BOOL, 0, 1, "no"),
 	OPT(argon2_iterations, CFG_UINT, 1, 100, "2"),
 	OPT(argon2_memory_kib, CFG_UINT, 8, 4 * 1024 * 1024, "19456"),
+	OPT(auth_cache_size, CFG_UINT, 0, 10000000, "10000"),
+	OPT(auth_cache_ttl, CFG_DURATION, 1, 86400, "1h"),
 	OPT(auth_fail_delay_ms, CFG_UINT, 0, 10000, "1000"),
 	OPT(autologout, CFG_DURATION, 60, 86400, "30m"),
 	OPT(db_connections, CFG_UINT, 1, 64, "4"),

@@ -56,6 +56,8 @@ struct config {
 	uint64_t max_connections_per_worker;
 	uint64_t max_connections_per_ip;
 	uint64_t auth_fail_delay_ms;
+	uint64_t auth_cache_size; /* verified credentials kept per worker; 0 = off */
+	uint64_t auth_cache_ttl;  /* seconds */
 	uint64_t max_auth_failures_per_ip;      /* per minute */
 	uint64_t max_auth_failures_per_account; /* per minute */
 };
