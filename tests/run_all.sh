@@ -27,9 +27,10 @@ for t in "$@"; do
 done
 
 echo "== integration"
-mkdir -p build
-python3 tests/integration/run.py 2>&1 | tee build/integration.log
-line=$(grep '^INTEGRATION-RESULT ' build/integration.log | tail -n 1)
+log=$(mktemp /tmp/mailstead-integration.XXXXXX)
+python3 tests/integration/run.py 2>&1 | tee "$log"
+line=$(grep '^INTEGRATION-RESULT ' "$log" | tail -n 1)
+rm -f "$log"
 if [ -z "$line" ]; then
 	failed=$((failed + 1))
 	broken="$broken integration"

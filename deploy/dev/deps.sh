@@ -8,7 +8,7 @@ set -eu
 
 PKGS="${MAILSTEAD_EXTRA_PKGS:-} gcc make pkg-config libc6-dev libpq-dev libssl-dev libevent-dev
 libjansson-dev libcunit1-dev libargon2-dev libcrypt-dev postgresql postgresql-contrib
-python3 openssl acl procps util-linux postfix postfix-pgsql"
+python3 openssl acl procps util-linux postfix postfix-pgsql isync offlineimap3"
 
 missing=""
 for p in $PKGS; do
