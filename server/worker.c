@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "auth_cache.h"
 #include "conn.h"
 #include "db.h"
 #include "imap_session.h"
@@ -46,6 +47,7 @@ struct worker {
 	struct event_base *base;
 	struct db *db;
 	struct notify *notify;
+	struct auth_cache *auth_cache;
 	struct workqueue *wq;
 	SSL_CTX *tls;
 	struct listener ls[WORKER_MAX_LISTENERS];
@@ -317,6 +319,10 @@ void worker_run(const struct config *cfg, SSL_CTX *tls_ctx, const struct worker_
 	w->wq = workqueue_create(w->base, 2, 128, &err);
 	if (w->wq == NULL)
 		fatal("worker: %s", err);
+	w->auth_cache = auth_cache_create((unsigned)cfg->auth_cache_size,
+					  (unsigned)cfg->auth_cache_ttl, &err);
+	if (w->auth_cache == NULL)
+		fatal("worker: %s", err);
 	if (nls > WORKER_MAX_LISTENERS)
 		fatal("worker: too many listeners");
 	for (unsigned i = 0; i < nls; i++) {
@@ -343,6 +349,11 @@ struct event_base *worker_base(struct worker *w)
 struct db *worker_db(struct worker *w)
 {
 	return w->db;
+}
+
+struct auth_cache *worker_auth_cache(struct worker *w)
+{
+	return w->auth_cache;
 }
 
 struct notify *worker_notify(struct worker *w)

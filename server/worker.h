@@ -13,6 +13,7 @@ struct config;
 struct conn;
 struct db;
 struct notify;
+struct auth_cache;
 struct event_base;
 struct workqueue;
 
@@ -51,6 +52,7 @@ struct event_base *worker_base(struct worker *w);
 struct db *worker_db(struct worker *w);
 struct workqueue *worker_workqueue(struct worker *w);
 struct notify *worker_notify(struct worker *w);
+struct auth_cache *worker_auth_cache(struct worker *w);
 const struct config *worker_config(struct worker *w);
 SSL_CTX *worker_tls(struct worker *w);
 bool worker_stopping(struct worker *w);

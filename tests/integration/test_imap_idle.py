@@ -201,6 +201,13 @@ class AdminEvents(unittest.TestCase):
         line, _ = r.wait_for_line(lambda l: l.startswith(b"* BYE"), timeout=3)
         self.assertIn(b"Password changed", line)
         r.close()
+        # The old password was verified (and cached) a moment ago: the
+        # credentials cache must not let it in after the change.
+        m = imaplib.IMAP4("127.0.0.1", inst.imap_port)
+        with self.assertRaises(imaplib.IMAP4.error):
+            m.login("kick@example.test", PASSWORD)
+        self.assertEqual(m.login("kick@example.test", "new pass 2")[0], "OK")
+        m.logout()
         bystander.close()
 
 
