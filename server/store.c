@@ -47,6 +47,7 @@ static const struct {
 	{store_fetch_statements, &store_fetch_nstatements},
 	{store_search_statements, &store_search_nstatements},
 	{store_delivery_statements, &store_delivery_nstatements},
+	{store_quota_statements, &store_quota_nstatements},
 };
 
 struct db *store_db_create(struct event_base *base, const struct config *cfg,

@@ -99,6 +99,29 @@ int store_mailbox_changes(struct db *db, int64_t account_id, int64_t mailbox_id,
 			  uint64_t since_modseq, bool claim_recent, store_changes_cb *cb, void *ctx,
 			  const char **error_r);
 
+/* What changed in a mailbox since a mod-sequence a client gave (FETCH
+ * CHANGEDSINCE, UID FETCH VANISHED, SELECT QRESYNC, RFC 7162), in one
+ * snapshot. */
+struct store_since {
+	/* Expunges with a modseq up to this one may have been pruned from
+	 * the record (schema/0011); 0 when nothing was. */
+	uint64_t horizon;
+	const struct store_change *changed; /* ascending uid */
+	uint32_t nchanged;
+	const uint32_t *expunged; /* ascending */
+	uint32_t nexpunged;
+};
+
+typedef void store_since_cb(void *ctx, const struct store_since *c, const char *error);
+
+/* Reads, with want_changed, the messages with UID <= max_uid whose modseq
+ * is above since (current flags, keywords, modseq), and with want_expunged
+ * the UIDs expunged with a modseq in (since, bound]. Valid during the call
+ * only. */
+int store_mailbox_since(struct db *db, int64_t account_id, int64_t mailbox_id, uint64_t since,
+			uint64_t bound, uint32_t max_uid, bool want_changed, bool want_expunged,
+			store_since_cb *cb, void *ctx, const char **error_r);
+
 /* System flag bits as stored in mailbox_messages.flags. */
 #define STORE_FLAG_SEEN 1
 #define STORE_FLAG_ANSWERED 2

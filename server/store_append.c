@@ -1,7 +1,8 @@
-/* Store: APPEND (and later LMTP delivery) through mail_append. */
+/* Store: APPEND and MULTIAPPEND through mail_append_batch. */
 #include "store_append.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +14,22 @@
 #include "store.h"
 #include "store_internal.h"
 
+/* Element types of the binary arrays (pg_type OIDs). */
 #define BYTEA_OID 17
+#define INT8_OID 20
+#define INT4_OID 23
+#define TEXT_OID 25
+
+#define APPEND_NPARAMS 25
 
 const struct db_statement store_append_statements[] = {
-    {"append_message",
-     "SELECT r_mailbox_id, r_uidvalidity, r_uid, r_keywords, r_message_id, r_deduplicated"
-     " FROM mail_append($1::bigint, $2::text, $3::integer, $4::text[],"
-     " to_timestamp($5::bigint), $6::integer, $7::bytea, $8::bigint, $9::bigint, $10::bigint,"
-     " $11::bytea, $12::bytea, $13::bytea, $14::bytea, to_timestamp($15::bigint), $16::text,"
-     " $17::text, $18::text, $19::text, $20::text, $21::text, $22::text, $23::text,"
-     " $24::bytea[])"},
+    {"append_batch",
+     "SELECT r_mailbox_id, r_uidvalidity, r_first_uid, r_count, r_keywords"
+     " FROM mail_append_batch($1::bigint, $2::text, $3::integer, $4::integer[], $5::text[],"
+     " $6::bigint[], $7::bytea[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bytea[],"
+     " $12::bytea[], $13::bytea[], $14::bytea[], $15::bigint[], $16::text[], $17::text[],"
+     " $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],"
+     " $24::integer[], $25::bytea[])"},
 };
 const unsigned store_append_nstatements =
     sizeof(store_append_statements) / sizeof(store_append_statements[0]);
@@ -43,36 +50,25 @@ static void append_done(void *arg, PGresult *const *res, unsigned n, const char 
 	} else if (PQresultStatus(res[0]) != PGRES_TUPLES_OK) {
 		r->cb(r->ctx, NULL, db_error_reason(res[0]), db_error_message(res[0]));
 	} else if (PQntuples(res[0]) != 1) {
-		r->cb(r->ctx, NULL, NULL, "mail_append returned no row");
+		r->cb(r->ctx, NULL, NULL, "mail_append_batch returned no row");
 	} else {
 		q = res[0];
 		memset(&out, 0, sizeof(out));
 		out.mailbox_id = strtoll(PQgetvalue(q, 0, 0), NULL, 10);
 		out.uidvalidity = (uint32_t)strtoul(PQgetvalue(q, 0, 1), NULL, 10);
-		out.uid = (uint32_t)strtoul(PQgetvalue(q, 0, 2), NULL, 10);
-		out.mailbox_keywords = PQgetisnull(q, 0, 3) ? NULL : PQgetvalue(q, 0, 3);
-		out.message_id = strtoll(PQgetvalue(q, 0, 4), NULL, 10);
-		out.deduplicated = strcmp(PQgetvalue(q, 0, 5), "t") == 0;
+		out.first_uid = (uint32_t)strtoul(PQgetvalue(q, 0, 2), NULL, 10);
+		out.count = (unsigned)strtoul(PQgetvalue(q, 0, 3), NULL, 10);
+		out.mailbox_keywords = PQgetisnull(q, 0, 4) ? NULL : PQgetvalue(q, 0, 4);
 		r->cb(r->ctx, &out, NULL, NULL);
 	}
 	free(r);
 }
 
-/* A text[] literal with every element quoted. */
-static void text_array(struct buf *out, const char *const *v, unsigned n)
-{
-	(void)buf_append_str(out, "{"); /* unlimited buffer: cannot fail */
-	for (unsigned i = 0; i < n; i++) {
-		(void)buf_append_str(out, i ? ",\"" : "\"");
-		for (const char *p = v[i]; *p != '\0'; p++) {
-			if (*p == '"' || *p == '\\')
-				(void)buf_append(out, "\\", 1);
-			(void)buf_append(out, p, 1);
-		}
-		(void)buf_append_str(out, "\"");
-	}
-	(void)buf_append_str(out, "}");
-}
+/* -- PostgreSQL's binary format of one-dimensional arrays --------------------
+ * ndim (1), has-nulls, element type, (size, lower bound 1), then per element
+ * its length (-1 for NULL) and its octets. No escaping: bytea and text
+ * elements travel as they are. All buffers are unlimited: appends cannot
+ * fail. */
 
 static void put32(struct buf *b, uint32_t v)
 {
@@ -81,103 +77,176 @@ static void put32(struct buf *b, uint32_t v)
 	(void)buf_append(b, &be, 4);
 }
 
-/* The message's chunks as a one-dimensional bytea[] in PostgreSQL's binary
- * array format: ndim, has-nulls, element type, (size, lower bound), then
- * (length, octets) per element. No escaping: the octets travel as they
- * are. */
-static void chunk_array(struct buf *b, const struct message_ingest *m)
+static void array_begin(struct buf *b, uint32_t elem_oid, unsigned n)
 {
+	buf_init(b, 0);
 	put32(b, 1);
-	put32(b, 0);
-	put32(b, BYTEA_OID);
-	put32(b, m->nchunks);
+	put32(b, 1); /* may hold NULLs (array_recv only checks 0 or 1) */
+	put32(b, elem_oid);
+	put32(b, n);
 	put32(b, 1);
-	for (unsigned i = 0; i < m->nchunks; i++) {
-		size_t len = message_chunk_len(m->size, i);
-		put32(b, (uint32_t)len);
-		(void)buf_append(b, m->data + (size_t)i * MESSAGE_CHUNK_SIZE, len);
+}
+
+static void array_bytes(struct buf *b, const void *data, size_t len)
+{
+	put32(b, (uint32_t)len); /* len < INT32_MAX: checked in store_append */
+	(void)buf_append(b, data, len);
+}
+
+/* A text element, or NULL. */
+static void array_text(struct buf *b, const char *s)
+{
+	if (s == NULL)
+		put32(b, UINT32_MAX); /* -1 */
+	else
+		array_bytes(b, s, strlen(s));
+}
+
+static void array_int4(struct buf *b, uint32_t v)
+{
+	put32(b, 4);
+	put32(b, v);
+}
+
+static void array_int8(struct buf *b, int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+
+	put32(b, 8);
+	put32(b, (uint32_t)(u >> 32));
+	put32(b, (uint32_t)u);
+}
+
+static void array_int8_or_null(struct buf *b, bool present, int64_t v)
+{
+	if (present)
+		array_int8(b, v);
+	else
+		put32(b, UINT32_MAX);
+}
+
+/* The arrays of the statement, parameters $4..$25 in order. */
+enum {
+	A_FLAGS,
+	A_KEYWORDS,
+	A_IDATES,
+	A_SHAS,
+	A_SIZES,
+	A_HSIZES,
+	A_LINES,
+	A_ENVELOPES,
+	A_BODIES,
+	A_BODYSTRUCTURES,
+	A_PARTMAPS,
+	A_SDATES,
+	A_SUBJECTS,
+	A_FROMS,
+	A_TOS,
+	A_CCS,
+	A_BCCS,
+	A_MSGIDS,
+	A_HEADERS,
+	A_BODYTEXTS,
+	A_NCHUNKS,
+	A_CHUNKS,
+	A_COUNT
+};
+
+static const uint32_t array_oids[A_COUNT] = {
+    INT4_OID,  TEXT_OID,  INT8_OID,  BYTEA_OID, INT8_OID, INT8_OID, INT8_OID, BYTEA_OID,
+    BYTEA_OID, BYTEA_OID, BYTEA_OID, INT8_OID,  TEXT_OID, TEXT_OID, TEXT_OID, TEXT_OID,
+    TEXT_OID,  TEXT_OID,  TEXT_OID,  TEXT_OID,  INT4_OID, BYTEA_OID,
+};
+
+static void add_message(struct buf *a, const struct store_append_msg *sm, struct buf *kw)
+{
+	const struct message_ingest *m = sm->msg;
+	const struct mime_search_fields *f = &m->search;
+
+	array_int4(&a[A_FLAGS], sm->flags);
+	buf_reset(kw);
+	for (unsigned k = 0; k < sm->nkeywords; k++) {
+		/* Keywords are atoms: a space cannot be part of one. */
+		if (k > 0)
+			(void)buf_append(kw, " ", 1);
+		(void)buf_append_str(kw, sm->keywords[k]);
 	}
+	array_bytes(&a[A_KEYWORDS], kw->data != NULL ? kw->data : "", kw->len);
+	array_int8_or_null(&a[A_IDATES], sm->has_internaldate, (int64_t)sm->internaldate);
+	array_bytes(&a[A_SHAS], m->sha256, MESSAGE_SHA256_LEN);
+	array_int8(&a[A_SIZES], (int64_t)m->size);
+	array_int8(&a[A_HSIZES], (int64_t)m->header_size);
+	array_int8(&a[A_LINES], (int64_t)m->body_lines);
+	array_bytes(&a[A_ENVELOPES], m->envelope, m->envelope_len);
+	array_bytes(&a[A_BODIES], m->body, m->body_len);
+	array_bytes(&a[A_BODYSTRUCTURES], m->bodystructure, m->bodystructure_len);
+	array_bytes(&a[A_PARTMAPS], m->partmap, m->partmap_len);
+	array_int8_or_null(&a[A_SDATES], f->date != (time_t)-1, (int64_t)f->date);
+	array_text(&a[A_SUBJECTS], f->subject);
+	array_text(&a[A_FROMS], f->from);
+	array_text(&a[A_TOS], f->to);
+	array_text(&a[A_CCS], f->cc);
+	array_text(&a[A_BCCS], f->bcc);
+	array_text(&a[A_MSGIDS], f->message_id);
+	array_text(&a[A_HEADERS], f->headers);
+	array_text(&a[A_BODYTEXTS], f->body);
+	array_int4(&a[A_NCHUNKS], m->nchunks);
+	for (unsigned i = 0; i < m->nchunks; i++)
+		array_bytes(&a[A_CHUNKS], m->data + (size_t)i * MESSAGE_CHUNK_SIZE,
+		            message_chunk_len(m->size, i));
 }
 
 int store_append(struct db *db, const struct store_append_req *req, store_append_cb *cb, void *ctx,
                  const char **error_r)
 {
-	const struct message_ingest *m = req->msg;
-	const struct mime_search_fields *f = &m->search;
-	char acc[24], flags[16], idate[24], maxkw[16], size[24], hsize[24], lines[24], sdate[24];
-	const char *vals[24];
-	int lens[24], fmts[24];
-	struct db_query q = {"append_message", 24, vals, lens, fmts, 0};
-	struct buf kw, chunks;
+	char acc[24], maxkw[16];
+	const char *vals[APPEND_NPARAMS];
+	int lens[APPEND_NPARAMS], fmts[APPEND_NPARAMS];
+	struct db_query q = {"append_batch", APPEND_NPARAMS, vals, lens, fmts, 0};
+	struct buf a[A_COUNT], kw;
+	unsigned nchunks = 0;
 	struct append_req *r;
 	int ret = 0;
 
-	if (m->size > INT32_MAX - 64 * 1024) {
-		*error_r = "message too large for one request";
-		return -1;
-	}
-	snprintf(acc, sizeof(acc), "%lld", (long long)req->account_id);
-	snprintf(flags, sizeof(flags), "%u", req->flags);
-	snprintf(idate, sizeof(idate), "%lld", (long long)req->internaldate);
-	snprintf(maxkw, sizeof(maxkw), "%u", req->max_mailbox_keywords);
-	snprintf(size, sizeof(size), "%zu", m->size);
-	snprintf(hsize, sizeof(hsize), "%zu", m->header_size);
-	snprintf(lines, sizeof(lines), "%zu", m->body_lines);
-	snprintf(sdate, sizeof(sdate), "%lld", (long long)f->date);
+	for (unsigned i = 0; i < req->nmsgs; i++)
+		nchunks += req->msgs[i].msg->nchunks;
+	for (unsigned i = 0; i < A_COUNT; i++)
+		array_begin(&a[i], array_oids[i], i == A_CHUNKS ? nchunks : req->nmsgs);
 	buf_init(&kw, 0);
-	buf_init(&chunks, 0);
-	text_array(&kw, req->keywords, req->nkeywords);
-	chunk_array(&chunks, m);
+	for (unsigned i = 0; i < req->nmsgs; i++)
+		add_message(a, &req->msgs[i], &kw);
+	buf_free(&kw);
 
+	snprintf(acc, sizeof(acc), "%lld", (long long)req->account_id);
+	snprintf(maxkw, sizeof(maxkw), "%u", req->max_mailbox_keywords);
 	memset(lens, 0, sizeof(lens));
 	memset(fmts, 0, sizeof(fmts));
 	vals[0] = acc;
 	vals[1] = req->mailbox;
-	vals[2] = flags;
-	vals[3] = kw.data;
-	vals[4] = req->has_internaldate ? idate : NULL;
-	vals[5] = maxkw;
-	vals[6] = (const char *)m->sha256;
-	lens[6] = MESSAGE_SHA256_LEN;
-	fmts[6] = 1;
-	vals[7] = size;
-	vals[8] = hsize;
-	vals[9] = lines;
-	vals[10] = m->envelope;
-	lens[10] = (int)m->envelope_len;
-	fmts[10] = 1;
-	vals[11] = m->body;
-	lens[11] = (int)m->body_len;
-	fmts[11] = 1;
-	vals[12] = m->bodystructure;
-	lens[12] = (int)m->bodystructure_len;
-	fmts[12] = 1;
-	vals[13] = (const char *)m->partmap;
-	lens[13] = (int)m->partmap_len;
-	fmts[13] = 1;
-	vals[14] = f->date == (time_t)-1 ? NULL : sdate;
-	vals[15] = f->subject;
-	vals[16] = f->from;
-	vals[17] = f->to;
-	vals[18] = f->cc;
-	vals[19] = f->bcc;
-	vals[20] = f->message_id;
-	vals[21] = f->headers;
-	vals[22] = f->body;
-	vals[23] = chunks.data;
-	lens[23] = (int)chunks.len;
-	fmts[23] = 1;
-
-	r = malloc(sizeof(*r));
-	if (r == NULL)
-		panic("store: out of memory");
-	r->cb = cb;
-	r->ctx = ctx;
-	if (db_submit(db, &q, 1, append_done, r, error_r) == NULL) { /* copies the values */
-		free(r);
-		ret = -1;
+	vals[2] = maxkw;
+	for (unsigned i = 0; i < A_COUNT; i++) {
+		/* A parameter's length is an int (and PostgreSQL takes no
+		 * value over 1 GB anyway). */
+		if (a[i].len > INT32_MAX - 64 * 1024) {
+			*error_r = "messages too large for one request";
+			ret = -1;
+		}
+		vals[3 + i] = a[i].data;
+		lens[3 + i] = (int)a[i].len;
+		fmts[3 + i] = 1;
 	}
-	buf_free(&kw);
-	buf_free(&chunks);
+	if (ret == 0) {
+		r = malloc(sizeof(*r));
+		if (r == NULL)
+			panic("store: out of memory");
+		r->cb = cb;
+		r->ctx = ctx;
+		if (db_submit(db, &q, 1, append_done, r, error_r) == NULL) { /* copies the values */
+			free(r);
+			ret = -1;
+		}
+	}
+	for (unsigned i = 0; i < A_COUNT; i++)
+		buf_free(&a[i]);
 	return ret;
 }

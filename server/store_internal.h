@@ -21,5 +21,7 @@ extern const struct db_statement store_search_statements[];
 extern const unsigned store_search_nstatements;
 extern const struct db_statement store_delivery_statements[];
 extern const unsigned store_delivery_nstatements;
+extern const struct db_statement store_quota_statements[];
+extern const unsigned store_quota_nstatements;
 
 #endif

@@ -45,6 +45,21 @@ const struct db_statement store_mailbox_statements[] = {
 	 "SELECT 1, e.uid, e.modseq, 0, NULL FROM expunged e"
 	 "  WHERE e.account_id = $1 AND e.mailbox_id = $2 AND e.modseq > $3 "
 	 "ORDER BY 1 DESC, 2"},
+	/* RFC 7162 CHANGEDSINCE / VANISHED / QRESYNC. The horizon first:
+	 * one statement, so it and the expunged rows agree. */
+	{"mailbox_since",
+	 "SELECT 2, coalesce((SELECT h.modseq FROM expunged_horizon h"
+	 "    WHERE h.account_id = $1 AND h.mailbox_id = $2), 0), 0, 0, NULL "
+	 "UNION ALL "
+	 "SELECT 1, e.uid, e.modseq, 0, NULL FROM expunged e"
+	 "  WHERE $7::boolean AND e.account_id = $1 AND e.mailbox_id = $2"
+	 "    AND e.modseq > $3::bigint AND e.modseq <= $4::bigint "
+	 "UNION ALL "
+	 "SELECT 0, mm.uid, mm.modseq, mm.flags, array_to_string(mm.keywords, ' ')"
+	 "  FROM mailbox_messages mm"
+	 "  WHERE $6::boolean AND mm.account_id = $1 AND mm.mailbox_id = $2"
+	 "    AND mm.modseq > $3::bigint AND mm.uid <= $5::bigint "
+	 "ORDER BY 1 DESC, 2"},
 };
 const unsigned store_mailbox_nstatements =
 	sizeof(store_mailbox_statements) / sizeof(store_mailbox_statements[0]);
@@ -217,6 +232,85 @@ int store_mailbox_changes(struct db *db, int64_t account_id, int64_t mailbox_id,
 	r->cb = cb;
 	r->ctx = ctx;
 	if (db_submit(db, &q, 1, changes_done, r, error_r) == NULL) {
+		free(r);
+		return -1;
+	}
+	return 0;
+}
+
+struct since_req {
+	store_since_cb *cb;
+	void *ctx;
+};
+
+static void since_done(void *arg, PGresult *const *res, unsigned n, const char *error)
+{
+	struct since_req *r = arg;
+	struct store_since c;
+	struct store_change *changed = NULL;
+	uint32_t *expunged = NULL;
+	PGresult *q;
+	int rows;
+
+	if (error != NULL || PQresultStatus(res[0]) != PGRES_TUPLES_OK) {
+		r->cb(r->ctx, NULL, error != NULL ? error : db_error_message(res[0]));
+		free(r);
+		return;
+	}
+	q = res[0];
+	rows = PQntuples(q);
+	memset(&c, 0, sizeof(c));
+	if (rows > 0) {
+		changed = malloc((size_t)rows * sizeof(*changed));
+		expunged = malloc((size_t)rows * sizeof(*expunged));
+		if (changed == NULL || expunged == NULL)
+			panic("store: out of memory");
+	}
+	for (int i = 0; i < rows; i++) {
+		int kind = atoi(PQgetvalue(q, i, 0));
+		uint64_t a = strtoull(PQgetvalue(q, i, 1), NULL, 10);
+		uint64_t b = strtoull(PQgetvalue(q, i, 2), NULL, 10);
+
+		if (kind == 2) {
+			c.horizon = a;
+		} else if (kind == 0) {
+			struct store_change *ch = &changed[c.nchanged++];
+			ch->uid = (uint32_t)a;
+			ch->modseq = b;
+			ch->flags = (uint32_t)strtoul(PQgetvalue(q, i, 3), NULL, 10);
+			ch->keywords = PQgetvalue(q, i, 4);
+		} else {
+			expunged[c.nexpunged++] = (uint32_t)a;
+		}
+	}
+	c.changed = changed;
+	c.expunged = expunged;
+	r->cb(r->ctx, &c, NULL);
+	free(changed);
+	free(expunged);
+	free(r);
+}
+
+int store_mailbox_since(struct db *db, int64_t account_id, int64_t mailbox_id, uint64_t since,
+			uint64_t bound, uint32_t max_uid, bool want_changed, bool want_expunged,
+			store_since_cb *cb, void *ctx, const char **error_r)
+{
+	struct since_req *r = malloc(sizeof(*r));
+	char acc[24], mb[24], ms[24], bd[24], mu[16];
+	const char *vals[7] = {acc, mb, ms, bd, mu, want_changed ? "t" : "f",
+			       want_expunged ? "t" : "f"};
+	struct db_query q = {"mailbox_since", 7, vals, NULL, NULL, 0, NULL};
+
+	if (r == NULL)
+		panic("store: out of memory");
+	snprintf(acc, sizeof(acc), "%lld", (long long)account_id);
+	snprintf(mb, sizeof(mb), "%lld", (long long)mailbox_id);
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)since);
+	snprintf(bd, sizeof(bd), "%llu", (unsigned long long)bound);
+	snprintf(mu, sizeof(mu), "%u", max_uid);
+	r->cb = cb;
+	r->ctx = ctx;
+	if (db_submit(db, &q, 1, since_done, r, error_r) == NULL) {
 		free(r);
 		return -1;
 	}

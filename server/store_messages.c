@@ -1,4 +1,4 @@
-/* Store: changing the messages of a mailbox (STORE, COPY, EXPUNGE). */
+/* Store: changing the messages of a mailbox (STORE, COPY, MOVE, EXPUNGE). */
 #include "store_messages.h"
 
 #include <stdio.h>
@@ -13,14 +13,17 @@
 
 const struct db_statement store_messages_statements[] = {
 	{"messages_store_flags",
-	 "SELECT r_uid, r_flags, r_keywords, r_modseq, r_report FROM mail_store_flags("
+	 "SELECT r_uid, r_flags, r_keywords, r_modseq, r_report, r_failed FROM mail_store_flags_cond("
 	 "$1::bigint, $2::bigint, $3::bigint[], $4::bigint[], $5::integer, $6::integer,"
-	 " $7::text[], $8::bigint, $9::integer, $10::integer)"},
+	 " $7::text[], $8::bigint, $9::integer, $10::integer, $11::bigint)"},
 	{"messages_copy",
 	 "SELECT r_src_uid, r_dst_uid, r_dst_mailbox, r_dst_uidvalidity FROM mail_copy("
 	 "$1::bigint, $2::bigint, $3::bigint[], $4::bigint[], $5::text, $6::integer)"},
 	{"messages_expunge",
 	 "SELECT r_uid FROM mail_expunge($1::bigint, $2::bigint, $3::bigint[], $4::bigint[])"},
+	{"messages_move",
+	 "SELECT r_src_uid, r_dst_uid, r_dst_mailbox, r_dst_uidvalidity FROM mail_move("
+	 "$1::bigint, $2::bigint, $3::bigint[], $4::bigint[], $5::text, $6::integer)"},
 };
 const unsigned store_messages_nstatements =
 	sizeof(store_messages_statements) / sizeof(store_messages_statements[0]);
@@ -117,6 +120,8 @@ static void flags_done(void *arg, PGresult *const *res, unsigned n, const char *
 		row->flags = (uint32_t)strtoul(PQgetvalue(q, i, 1), NULL, 10);
 		row->keywords = PQgetvalue(q, i, 2);
 		row->changed_elsewhere = strcmp(PQgetvalue(q, i, 4), "t") == 0;
+		row->modseq = strtoull(PQgetvalue(q, i, 3), NULL, 10);
+		row->failed = strcmp(PQgetvalue(q, i, 5), "t") == 0;
 	}
 	out.rows = rows;
 	out.nrows = (uint32_t)(nt - 1);
@@ -129,10 +134,10 @@ int store_messages_flags(struct db *db, const struct store_flags_req *req, store
 			 void *ctx, const char **error_r)
 {
 	struct flags_req *r;
-	char acc[24], mb[24], mode[8], flags[16], since[24], maxmsg[16], maxmb[16];
+	char acc[24], mb[24], mode[8], flags[16], since[24], maxmsg[16], maxmb[16], unch[24];
 	struct buf lo, hi, kw;
-	const char *vals[10];
-	struct db_query q = {"messages_store_flags", 10, vals, NULL, NULL, 0};
+	const char *vals[11];
+	struct db_query q = {"messages_store_flags", 11, vals, NULL, NULL, 0};
 	int ret = 0;
 
 	snprintf(acc, sizeof(acc), "%lld", (long long)req->account_id);
@@ -142,6 +147,7 @@ int store_messages_flags(struct db *db, const struct store_flags_req *req, store
 	snprintf(since, sizeof(since), "%llu", (unsigned long long)req->since_modseq);
 	snprintf(maxmsg, sizeof(maxmsg), "%u", req->max_message_keywords);
 	snprintf(maxmb, sizeof(maxmb), "%u", STORE_MAX_MAILBOX_KEYWORDS);
+	snprintf(unch, sizeof(unch), "%llu", (unsigned long long)req->unchangedsince);
 	buf_init(&lo, 0);
 	buf_init(&hi, 0);
 	buf_init(&kw, 0);
@@ -157,6 +163,7 @@ int store_messages_flags(struct db *db, const struct store_flags_req *req, store
 	vals[7] = since;
 	vals[8] = maxmsg;
 	vals[9] = maxmb;
+	vals[10] = req->has_unchangedsince ? unch : NULL; /* NULL: unconditional */
 	r = malloc(sizeof(*r));
 	if (r == NULL)
 		panic("store: out of memory");
@@ -216,15 +223,16 @@ static void copy_done(void *arg, PGresult *const *res, unsigned n, const char *e
 	free(r);
 }
 
-int store_messages_copy(struct db *db, int64_t account_id, int64_t src_mailbox_id,
-			const uint32_t *uids, uint32_t nuids, const char *dst_name,
-			store_copy_cb *cb, void *ctx, const char **error_r)
+/* COPY and MOVE take the same parameters and give the same rows. */
+static int copy_or_move(struct db *db, const char *stmt, int64_t account_id,
+			int64_t src_mailbox_id, const uint32_t *uids, uint32_t nuids,
+			const char *dst_name, store_copy_cb *cb, void *ctx, const char **error_r)
 {
 	struct copy_req *r;
 	char acc[24], mb[24], maxmb[16];
 	struct buf lo, hi;
 	const char *vals[6];
-	struct db_query q = {"messages_copy", 6, vals, NULL, NULL, 0};
+	struct db_query q = {stmt, 6, vals, NULL, NULL, 0};
 	int ret = 0;
 
 	snprintf(acc, sizeof(acc), "%lld", (long long)account_id);
@@ -251,6 +259,22 @@ int store_messages_copy(struct db *db, int64_t account_id, int64_t src_mailbox_i
 	buf_free(&lo);
 	buf_free(&hi);
 	return ret;
+}
+
+int store_messages_copy(struct db *db, int64_t account_id, int64_t src_mailbox_id,
+			const uint32_t *uids, uint32_t nuids, const char *dst_name,
+			store_copy_cb *cb, void *ctx, const char **error_r)
+{
+	return copy_or_move(db, "messages_copy", account_id, src_mailbox_id, uids, nuids,
+			    dst_name, cb, ctx, error_r);
+}
+
+int store_messages_move(struct db *db, int64_t account_id, int64_t src_mailbox_id,
+			const uint32_t *uids, uint32_t nuids, const char *dst_name,
+			store_copy_cb *cb, void *ctx, const char **error_r)
+{
+	return copy_or_move(db, "messages_move", account_id, src_mailbox_id, uids, nuids,
+			    dst_name, cb, ctx, error_r);
 }
 
 /* -- EXPUNGE --------------------------------------------------------------- */

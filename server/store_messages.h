@@ -1,11 +1,13 @@
-/* Store: changing the messages of a mailbox (STORE, COPY, EXPUNGE, CLOSE).
+/* Store: changing the messages of a mailbox (STORE, COPY, MOVE, EXPUNGE,
+ * CLOSE).
  *
  * Each function is one call of an SQL function of
- * schema/0006_flags_copy_expunge.sql: one round trip, one transaction. The
- * callback runs after the transaction committed (or failed), so a tagged
- * OK sent from it is durable. UIDs are given as an ascending array; the
- * store sends them as ranges. Functions return 0 when the request is on its
- * way, or -1 with error_r (the callback will not run). */
+ * schema/0006_flags_copy_expunge.sql (MOVE: 0010_uidplus_move.sql): one
+ * round trip, one transaction. The callback runs after the transaction
+ * committed (or failed), so a tagged OK sent from it is durable. UIDs are
+ * given as an ascending array; the store sends them as ranges. Functions
+ * return 0 when the request is on its way, or -1 with error_r (the callback
+ * will not run). */
 #ifndef MAILSTEAD_STORE_MESSAGES_H
 #define MAILSTEAD_STORE_MESSAGES_H
 
@@ -36,6 +38,10 @@ struct store_flags_row {
 	/* This call changed the row and another session had changed it too
 	 * since the caller's view modseq: report it even with .SILENT. */
 	bool changed_elsewhere;
+	uint64_t modseq; /* the row's modseq after the call */
+	/* Left alone: its modseq was above unchangedsince (then flags,
+	 * keywords and modseq are its current ones). */
+	bool failed;
 };
 
 struct store_flags_result {
@@ -43,7 +49,9 @@ struct store_flags_result {
 	/* The mailbox's whole keyword list (space-separated) when this call
 	 * added keywords to it, else NULL. */
 	const char *mailbox_keywords;
-	const struct store_flags_row *rows; /* addressed messages that exist, ascending uid */
+	/* Addressed messages that exist: those considered (ascending uid),
+	 * then those that failed the UNCHANGEDSINCE test (ascending uid). */
+	const struct store_flags_row *rows;
 	uint32_t nrows;
 };
 
@@ -62,6 +70,10 @@ struct store_flags_req {
 	unsigned nkeywords;
 	uint64_t since_modseq; /* the caller's view modseq */
 	unsigned max_message_keywords;
+	/* RFC 7162 §3.1.3 UNCHANGEDSINCE: only messages whose modseq is at
+	 * most this are changed (with has_unchangedsince). */
+	bool has_unchangedsince;
+	uint64_t unchangedsince;
 };
 
 /* Changes flags and keywords of the messages (RFC 3501 §6.4.6). Reasons:
@@ -86,6 +98,16 @@ typedef void store_copy_cb(void *ctx, const struct store_copy_result *r, const c
  * §6.4.7). Reasons: not_found (no such target), over_quota (nothing
  * copied), limit (too many keywords in the target, UID space exhausted). */
 int store_messages_copy(struct db *db, int64_t account_id, int64_t src_mailbox_id,
+			const uint32_t *uids, uint32_t nuids, const char *dst_name,
+			store_copy_cb *cb, void *ctx, const char **error_r);
+
+/* Moves the messages of mailbox src_mailbox_id with the given UIDs to the
+ * mailbox named dst_name (UTF-8 canonical; may be the source: new UIDs
+ * there) in one transaction (RFC 6851, schema/0010_uidplus_move.sql): the
+ * result is as for COPY, and the moved UIDs (src_uids) are expunged from the
+ * source. Usage and quota do not change. Reasons as for COPY but never
+ * over_quota. */
+int store_messages_move(struct db *db, int64_t account_id, int64_t src_mailbox_id,
 			const uint32_t *uids, uint32_t nuids, const char *dst_name,
 			store_copy_cb *cb, void *ctx, const char **error_r);
 

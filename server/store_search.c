@@ -19,7 +19,7 @@ const unsigned store_search_nstatements =
 
 /* The fixed parts of the query; the compiled condition goes between
  * them. $1..$3 are ours, the condition's parameters start at $4. */
-#define SEARCH_SELECT "SELECT mm.uid FROM mailbox_messages mm"
+#define SEARCH_SELECT "SELECT mm.uid, mm.modseq FROM mailbox_messages mm"
 #define SEARCH_JOIN                                                                                \
 	" JOIN messages m ON m.account_id = mm.account_id AND m.message_id = mm.message_id"
 #define SEARCH_WHERE " WHERE mm.account_id = $1 AND mm.mailbox_id = $2 AND mm.uid <= $3 AND ("
@@ -34,23 +34,24 @@ static void search_done(void *arg, PGresult *const *res, unsigned n, const char 
 {
 	struct search_req *r = arg;
 	uint32_t *uids = NULL;
+	uint64_t max_modseq = 0;
 	const char *state;
 	int rows;
 
 	if (error != NULL) {
-		r->cb(r->ctx, STORE_SEARCH_FAILED, NULL, 0, error);
+		r->cb(r->ctx, STORE_SEARCH_FAILED, NULL, 0, 0, error);
 		goto out;
 	}
 	if (PQresultStatus(res[0]) != PGRES_TUPLES_OK) {
-		r->cb(r->ctx, STORE_SEARCH_FAILED, NULL, 0, db_error_message(res[0]));
+		r->cb(r->ctx, STORE_SEARCH_FAILED, NULL, 0, 0, db_error_message(res[0]));
 		goto out;
 	}
 	if (PQresultStatus(res[1]) != PGRES_TUPLES_OK) {
 		state = PQresultErrorField(res[1], PG_DIAG_SQLSTATE);
 		if (state != NULL && strcmp(state, "57014") == 0) /* query_canceled */
-			r->cb(r->ctx, STORE_SEARCH_TIMEOUT, NULL, 0, db_error_message(res[1]));
+			r->cb(r->ctx, STORE_SEARCH_TIMEOUT, NULL, 0, 0, db_error_message(res[1]));
 		else
-			r->cb(r->ctx, STORE_SEARCH_FAILED, NULL, 0, db_error_message(res[1]));
+			r->cb(r->ctx, STORE_SEARCH_FAILED, NULL, 0, 0, db_error_message(res[1]));
 		goto out;
 	}
 	rows = PQntuples(res[1]);
@@ -59,9 +60,13 @@ static void search_done(void *arg, PGresult *const *res, unsigned n, const char 
 		if (uids == NULL)
 			panic("store: out of memory");
 	}
-	for (int i = 0; i < rows; i++)
+	for (int i = 0; i < rows; i++) {
+		uint64_t m = strtoull(PQgetvalue(res[1], i, 1), NULL, 10);
 		uids[i] = (uint32_t)strtoul(PQgetvalue(res[1], i, 0), NULL, 10);
-	r->cb(r->ctx, STORE_SEARCH_OK, uids, (uint32_t)rows, NULL);
+		if (m > max_modseq)
+			max_modseq = m;
+	}
+	r->cb(r->ctx, STORE_SEARCH_OK, uids, (uint32_t)rows, max_modseq, NULL);
 	free(uids);
 out:
 	free(r);

@@ -24,9 +24,10 @@ enum store_search_status {
 	STORE_SEARCH_FAILED,  /* database error: error says why */
 };
 
-/* uids: the matching UIDs ascending (valid during the call only). */
+/* uids: the matching UIDs ascending (valid during the call only);
+ * max_modseq: the highest mod-sequence among them (0 when none). */
 typedef void store_search_cb(void *ctx, enum store_search_status status, const uint32_t *uids,
-			     uint32_t n, const char *error);
+			     uint32_t n, uint64_t max_modseq, const char *error);
 
 /* Runs `where` (with join_message: it refers to messages m) over the
  * messages of mailbox_id with UID <= max_uid; params are $4.. */

@@ -1,17 +1,22 @@
-/* APPEND (RFC 3501 §6.3.11).
+/* APPEND (RFC 3501 §6.3.11) and MULTIAPPEND (RFC 3502), with APPENDUID
+ * (RFC 4315) and the limit APPENDLIMIT advertises (RFC 7889).
  *
- * The message arrives whole as the command's last literal (bounded by
- * max_message_size in the wire parser). It is parsed once (message_ingest:
- * ENVELOPE, BODYSTRUCTURE, partmap, search fields, SHA-256): inline when
- * small, on the worker's thread pool when big, so that a 50 MB message does
- * not stall every other session of the worker. Then one store call, one
- * transaction; the tagged OK is sent after the commit. */
+ * Each message arrives whole as a literal (bounded by max_message_size in
+ * the wire parser, which answers a larger one with NO [TOOBIG] before the
+ * client sends it; the literals of one command together by
+ * 4 x max_message_size, see imap_session.c). They are parsed once
+ * (message_ingest: ENVELOPE, BODYSTRUCTURE, partmap, search fields,
+ * SHA-256): inline when small, on the worker's thread pool when big, so
+ * that a 50 MB message does not stall every other session of the worker.
+ * Then one store call, one transaction for all of them (all or nothing);
+ * the tagged OK is sent after the commit. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "buf.h"
+#include "config.h"
 #include "imap_cmd.h"
 #include "imap_flags.h"
 #include "log.h"
@@ -23,11 +28,11 @@
 #include "store_append.h"
 #include "workqueue.h"
 
-/* Messages above this are parsed in a workqueue thread. Measured (one
- * core, -O2): about 1 ms of CPU per MiB of plain text (mostly SHA-256),
- * about 9 ms per MiB of base64 attachments (their decoded size is
- * computed), 30-60 us for a typical small message. Below this size the
- * parse costs at most ~2 ms, less than the loop would lose to a job's
+/* Messages above this (in total) are parsed in a workqueue thread.
+ * Measured (one core, -O2): about 1 ms of CPU per MiB of plain text
+ * (mostly SHA-256), about 9 ms per MiB of base64 attachments (their decoded
+ * size is computed), 30-60 us for a typical small message. Below this size
+ * the parse costs at most ~2 ms, less than the loop would lose to a job's
  * hand-off and wake-up. */
 #define APPEND_INLINE_MAX (256 * 1024)
 
@@ -35,9 +40,12 @@
  * bounded). */
 #define APPEND_MAX_MAILBOX_KEYWORDS 256
 
-struct append_ctx {
-	struct imap_cmd *cmd;
-	char *mailbox;
+/* Messages one MULTIAPPEND may carry: bounds the work of one transaction
+ * (and its row locks) whatever their sizes. More is NO [LIMIT]: the client
+ * can split them over several APPENDs. */
+#define APPEND_MAX_MESSAGES 1000
+
+struct append_msg {
 	uint32_t flags;
 	const char **keywords;
 	unsigned nkeywords;
@@ -45,9 +53,17 @@ struct append_ctx {
 	time_t date;
 	const unsigned char *data; /* the literal, owned by the parser */
 	size_t len;
+	struct message_ingest msg; /* filled by ingest */
+};
+
+struct append_ctx {
+	struct imap_cmd *cmd;
+	char *mailbox;
+	struct append_msg *msgs;
+	unsigned n;
+	size_t total; /* octets of all messages */
 	/* Filled by ingest (possibly in a pool thread). */
 	struct pool *jpool;
-	struct message_ingest msg;
 	bool has_nul;
 	int ingest_ret;
 	const char *ingest_err;
@@ -176,16 +192,22 @@ static void append_done(void *ctx, const struct store_append_result *r, const ch
 		}
 		buf_free(&b);
 	}
-	/* APPENDUID (RFC 4315) would carry r->uidvalidity and r->uid once
-	 * UIDPLUS is advertised. */
-	imap_cmd_finish(cmd, IMAP_OK, "APPEND completed");
+	/* RFC 4315 §3: the UIDs the messages got, in the order sent (one
+	 * range for a MULTIAPPEND: they are consecutive). */
+	if (r->count > 1)
+		imap_cmd_finish(cmd, IMAP_OK, "[APPENDUID %u %u:%u] APPEND completed",
+		                r->uidvalidity, r->first_uid, r->first_uid + (r->count - 1));
+	else
+		imap_cmd_finish(cmd, IMAP_OK, "[APPENDUID %u %u] APPEND completed", r->uidvalidity,
+		                r->first_uid);
 }
 
-/* The message is parsed: check and store it. */
+/* The messages are parsed: check and store them. */
 static void append_store(struct append_ctx *x)
 {
 	struct imap_cmd *cmd = x->cmd;
 	struct imap_session *s = cmd->s;
+	struct store_append_msg *msgs;
 	struct store_append_req req;
 	const char *err;
 	int ret;
@@ -207,16 +229,22 @@ static void append_store(struct append_ctx *x)
 		imap_cmd_fail(cmd, x->ingest_err);
 		return;
 	}
+	msgs = pool_alloc(cmd->pool, x->n * sizeof(*msgs));
+	for (unsigned i = 0; i < x->n; i++) {
+		memset(&msgs[i], 0, sizeof(msgs[i]));
+		msgs[i].flags = x->msgs[i].flags;
+		msgs[i].keywords = x->msgs[i].keywords;
+		msgs[i].nkeywords = x->msgs[i].nkeywords;
+		msgs[i].has_internaldate = x->msgs[i].has_date;
+		msgs[i].internaldate = x->msgs[i].date;
+		msgs[i].msg = &x->msgs[i].msg;
+	}
 	memset(&req, 0, sizeof(req));
 	req.account_id = s->account_id;
 	req.mailbox = x->mailbox;
-	req.flags = x->flags;
-	req.keywords = x->keywords;
-	req.nkeywords = x->nkeywords;
-	req.has_internaldate = x->has_date;
-	req.internaldate = x->date;
+	req.msgs = msgs;
+	req.nmsgs = x->n;
 	req.max_mailbox_keywords = APPEND_MAX_MAILBOX_KEYWORDS;
-	req.msg = &x->msg;
 	ret = store_append(worker_db(s->w), &req, append_done, x, &err);
 	/* The request holds its own copy of everything. */
 	pool_destroy(&x->jpool);
@@ -229,9 +257,15 @@ static void append_ingest(void *arg)
 {
 	struct append_ctx *x = arg;
 
-	x->has_nul = memchr(x->data, '\0', x->len) != NULL;
-	if (!x->has_nul)
-		x->ingest_ret = message_ingest(x->jpool, x->data, x->len, &x->msg, &x->ingest_err);
+	for (unsigned i = 0; i < x->n; i++) {
+		if (memchr(x->msgs[i].data, '\0', x->msgs[i].len) != NULL) {
+			x->has_nul = true;
+			return;
+		}
+	}
+	for (unsigned i = 0; i < x->n && x->ingest_ret == 0; i++)
+		x->ingest_ret = message_ingest(x->jpool, x->msgs[i].data, x->msgs[i].len,
+		                               &x->msgs[i].msg, &x->ingest_err);
 }
 
 static void append_ingest_done(void *arg, bool cancelled)
@@ -248,62 +282,93 @@ static void append_ingest_done(void *arg, bool cancelled)
 	append_store(x);
 }
 
+/* append = "APPEND" SP mailbox 1*append-message (RFC 3502 §6), where
+ * append-message = [SP flag-list] [SP date-time] SP literal. Every message
+ * is checked before anything is stored. */
 void cmd_append(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
-	const struct imap_arg *lit;
 	struct append_ctx *x;
-	unsigned i = 1;
+	unsigned i = 1, nlit = 0;
 	const char *err;
 
-	if (cmd->argc < 2 || cmd->argc > 4) {
+	if (cmd->argc < 2) {
 		imap_cmd_finish(cmd, IMAP_BAD,
 		                "APPEND needs a mailbox, [flags], [date] and a message");
 		return;
 	}
 	x = pool_alloc(cmd->pool, sizeof(*x));
+	memset(x, 0, sizeof(*x));
 	x->cmd = cmd;
 	if (mailbox_name_from_arg(cmd->pool, &cmd->args[0], &x->mailbox, &err) < 0) {
 		imap_cmd_finish(cmd, IMAP_BAD, "%s", err);
 		return;
 	}
-	if (i < cmd->argc - 1 && cmd->args[i].type == IMAP_ARG_LIST) {
-		if (imap_flags_parse(cmd->pool, &cmd->args[i], false, &x->flags, &x->keywords,
-		                     &x->nkeywords, &err) < 0) {
-			imap_cmd_finish(cmd, IMAP_BAD, "%s", err);
+	/* One entry per literal, and one for trailing arguments that turn
+	 * out to be no message (BAD). */
+	for (unsigned j = 1; j < cmd->argc; j++)
+		nlit += cmd->args[j].type == IMAP_ARG_LITERAL;
+	x->msgs = pool_alloc(cmd->pool, (nlit + 1) * sizeof(*x->msgs));
+	while (i < cmd->argc) {
+		struct append_msg *m = &x->msgs[x->n];
+		const struct imap_arg *lit;
+
+		memset(m, 0, sizeof(*m));
+		if (cmd->args[i].type == IMAP_ARG_LIST) {
+			if (imap_flags_parse(cmd->pool, &cmd->args[i], false, &m->flags,
+			                     &m->keywords, &m->nkeywords, &err) < 0) {
+				imap_cmd_finish(cmd, IMAP_BAD, "%s", err);
+				return;
+			}
+			i++;
+		}
+		if (i < cmd->argc && cmd->args[i].type == IMAP_ARG_QUOTED) {
+			if (parse_date_time(cmd->args[i].str, cmd->args[i].len, &m->date) < 0) {
+				imap_cmd_finish(cmd, IMAP_BAD, "Invalid date-time");
+				return;
+			}
+			m->has_date = true;
+			i++;
+		}
+		lit = i < cmd->argc ? &cmd->args[i] : NULL;
+		if (lit == NULL || lit->type != IMAP_ARG_LITERAL) {
+			imap_cmd_finish(cmd, IMAP_BAD, "APPEND needs the message as a literal");
 			return;
 		}
-		i++;
-	}
-	if (i < cmd->argc - 1) {
-		if (cmd->args[i].type != IMAP_ARG_QUOTED ||
-		    parse_date_time(cmd->args[i].str, cmd->args[i].len, &x->date) < 0) {
-			imap_cmd_finish(cmd, IMAP_BAD, "Invalid date-time");
+		if (lit->literal8) {
+			/* RFC 3516 literal8 needs the BINARY capability. */
+			imap_cmd_finish(cmd, IMAP_BAD, "literal8 is not supported");
 			return;
 		}
-		x->has_date = true;
+		if (lit->len > worker_config(s->w)->max_message_size) {
+			/* The APPENDLIMIT we advertise (RFC 7889 §4). Only a
+			 * {n+} literal gets here (max_nonsync_literal may be
+			 * larger): the parser refuses a larger {n} before the
+			 * client sends it. */
+			imap_cmd_finish(cmd, IMAP_NO, "[TOOBIG] Message larger than APPENDLIMIT");
+			return;
+		}
+		m->data = (const unsigned char *)lit->str;
+		m->len = lit->len;
+		x->total += lit->len;
+		x->n++;
 		i++;
 	}
-	lit = &cmd->args[i];
-	if (i != cmd->argc - 1 || lit->type != IMAP_ARG_LITERAL) {
-		imap_cmd_finish(cmd, IMAP_BAD, "APPEND needs the message as a literal");
+	for (unsigned j = 0; j < x->n; j++) {
+		if (x->msgs[j].len == 0) {
+			/* An empty message has no header: nothing a client
+			 * could display or fetch meaningfully. */
+			imap_cmd_finish(cmd, IMAP_NO, "[CANNOT] Refusing to save an empty message");
+			return;
+		}
+	}
+	if (x->n > APPEND_MAX_MESSAGES) {
+		imap_cmd_finish(cmd, IMAP_NO, "[LIMIT] At most %u messages in one APPEND",
+		                APPEND_MAX_MESSAGES);
 		return;
 	}
-	if (lit->literal8) {
-		/* RFC 3516 literal8 needs the BINARY capability. */
-		imap_cmd_finish(cmd, IMAP_BAD, "literal8 is not supported");
-		return;
-	}
-	if (lit->len == 0) {
-		/* An empty message has no header: nothing a client could
-		 * display or fetch meaningfully. */
-		imap_cmd_finish(cmd, IMAP_NO, "[CANNOT] Refusing to save an empty message");
-		return;
-	}
-	x->data = (const unsigned char *)lit->str;
-	x->len = lit->len;
 	x->jpool = pool_create(64 * 1024);
-	if (x->len <= APPEND_INLINE_MAX) {
+	if (x->total <= APPEND_INLINE_MAX) {
 		append_ingest(x);
 		append_store(x);
 		return;

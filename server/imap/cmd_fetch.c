@@ -71,6 +71,8 @@ struct out_msg {
 struct fetch_ctx {
 	struct imap_cmd *cmd;
 	struct fetch_request req;
+	struct fetch_modifiers mods; /* RFC 7162 CHANGEDSINCE, VANISHED */
+	struct seqset *vanished_set; /* the UID set as given, for VANISHED */
 	uint32_t *uids;
 	uint32_t nuids, next;
 	bool set_seen;
@@ -244,7 +246,7 @@ static int add_message(struct fetch_ctx *x, const struct store_fetch_msg *m, uin
 	struct partmap *map = NULL;
 	struct out_msg *om;
 	uint32_t seq = mailbox_view_seq(v, m->uid), mi;
-	bool flags_sent = false;
+	bool flags_sent = false, uid_sent = false, modseq_sent = false;
 
 	if (seq == 0)
 		return 0; /* not in the view (cannot happen: ranges come from it) */
@@ -272,6 +274,11 @@ static int add_message(struct fetch_ctx *x, const struct store_fetch_msg *m, uin
 		switch (it->att) {
 		case FETCH_ATT_UID:
 			(void)buf_printf(&x->text, "UID %u", m->uid);
+			uid_sent = true;
+			break;
+		case FETCH_ATT_MODSEQ:
+			(void)buf_printf(&x->text, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+			modseq_sent = true;
 			break;
 		case FETCH_ATT_FLAGS:
 			(void)buf_append_str(&x->text, "FLAGS ");
@@ -304,12 +311,23 @@ static int add_message(struct fetch_ctx *x, const struct store_fetch_msg *m, uin
 			break;
 		}
 	}
-	if (seen_modseq != 0 && m->modseq == seen_modseq && !flags_sent) {
+	if (seen_modseq != 0 && m->modseq == seen_modseq) {
 		/* \Seen was set implicitly: the new flags go with the
 		 * response (§6.4.5). */
-		(void)buf_append_str(&x->text, " FLAGS ");
-		(void)imap_flags_format(&x->text, m->flags, m->keywords,
-		                        mailbox_view_is_recent(v, m->uid));
+		if (!flags_sent) {
+			(void)buf_append_str(&x->text, " FLAGS ");
+			(void)imap_flags_format(&x->text, m->flags, m->keywords,
+			                        mailbox_view_is_recent(v, m->uid));
+		}
+		/* RFC 7162 §3.1, §3.2.4: once CONDSTORE is on, a flag change
+		 * comes with the UID and the new mod-sequence. */
+		if (s->enabled & IMAP_ENABLE_CONDSTORE) {
+			if (!uid_sent)
+				(void)buf_printf(&x->text, " UID %u", m->uid);
+			if (!modseq_sent)
+				(void)buf_printf(&x->text, " MODSEQ (%llu)",
+				                 (unsigned long long)m->modseq);
+		}
 	}
 	(void)buf_append_str(&x->text, ")\r\n");
 	text_flush(x, mi);
@@ -711,6 +729,64 @@ static void fetch_continue(struct fetch_ctx *x)
 		fetch_fail(x, err);
 }
 
+/* CHANGEDSINCE (RFC 7162 §3.1.4.1), VANISHED (§3.2.6): reports the UIDs of
+ * the set expunged since the mod-sequence, then keeps only the messages
+ * changed since it. */
+static void since_loaded(void *ctx, const struct store_since *c, const char *error)
+{
+	struct fetch_ctx *x = ctx;
+	struct imap_session *s = x->cmd->s;
+	struct mailbox_view *v = s->view;
+	uint32_t n = 0, j = 0;
+
+	if (c == NULL) {
+		fetch_fail(x, error);
+		return;
+	}
+	if (imap_session_gone(s)) {
+		fetch_gone(x);
+		return;
+	}
+	if (x->mods.vanished) {
+		struct seqset *out = seqset_create(x->cmd->pool);
+		struct buf b;
+
+		seqset_resolve_star(x->vanished_set, UINT32_MAX);
+		if (c->horizon > x->mods.since) {
+			/* Expunges after the modseq may have been pruned: every
+			 * UID of the set that no longer exists (§3.2.6). */
+			mailbox_view_missing(v, x->vanished_set, out);
+		} else {
+			/* Expunged, and already reported as such to this
+			 * session (one it still holds is announced by the
+			 * sync that ends the command). */
+			for (uint32_t i = 0; i < c->nexpunged; i++)
+				if (seqset_contains(x->vanished_set, c->expunged[i]) &&
+				    mailbox_view_seq(v, c->expunged[i]) == 0)
+					seqset_add_range(out, c->expunged[i], c->expunged[i]);
+		}
+		/* Before any FETCH response (§3.2.6). */
+		buf_init(&b, 0);
+		(void)seqset_to_string(&b, out);
+		if (b.len > 0)
+			imap_untagged(s, "VANISHED (EARLIER) %s", b.data);
+		buf_free(&b);
+	}
+	/* Both ascending: keep the UIDs of the set that changed. */
+	for (uint32_t i = 0; i < x->nuids; i++) {
+		while (j < c->nchanged && c->changed[j].uid < x->uids[i])
+			j++;
+		if (j < c->nchanged && c->changed[j].uid == x->uids[i])
+			x->uids[n++] = x->uids[i];
+	}
+	x->nuids = n;
+	if (n == 0) {
+		fetch_ok(x);
+		return;
+	}
+	batch_start(x);
+}
+
 void cmd_fetch(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
@@ -718,12 +794,31 @@ void cmd_fetch(struct imap_cmd *cmd)
 	struct seqset *set;
 	const char *err;
 
-	if (cmd->argc != 2) {
+	if (cmd->argc != 2 && cmd->argc != 3) {
 		imap_cmd_finish(cmd, IMAP_BAD, "FETCH needs a sequence set and items");
 		return;
 	}
 	x = pool_alloc(cmd->pool, sizeof(*x));
 	x->cmd = cmd;
+	if (cmd->argc == 3) {
+		if (fetch_parse_modifiers(&cmd->args[2], cmd->uid, &x->mods, &err) < 0) {
+			imap_cmd_finish(cmd, IMAP_BAD, "%s", err);
+			return;
+		}
+		if (x->mods.vanished && !(s->enabled & IMAP_ENABLE_QRESYNC)) {
+			/* RFC 7162 §3.2.3 */
+			imap_cmd_finish(cmd, IMAP_BAD, "VANISHED needs ENABLE QRESYNC first");
+			return;
+		}
+		/* The set once more, '*' left open: a UID expunged above the
+		 * highest one left is still reported as vanished. */
+		if (x->mods.vanished && (cmd->args[0].type != IMAP_ARG_ATOM ||
+		                         seqset_parse(cmd->pool, cmd->args[0].str,
+		                                      &x->vanished_set, &err) < 0)) {
+			imap_cmd_finish(cmd, IMAP_BAD, "Invalid sequence set");
+			return;
+		}
+	}
 	if (cmd->args[0].type != IMAP_ARG_ATOM ||
 	    seqset_parse(cmd->pool, cmd->args[0].str, &set, &err) < 0) {
 		imap_cmd_finish(cmd, IMAP_BAD, "Invalid sequence set");
@@ -733,12 +828,17 @@ void cmd_fetch(struct imap_cmd *cmd)
 		imap_cmd_finish(cmd, IMAP_BAD, "%s", err);
 		return;
 	}
+	if (x->mods.changedsince)
+		fetch_request_want_modseq(&x->req);
+	for (unsigned i = 0; i < x->req.nitems; i++)
+		if (x->req.items[i].att == FETCH_ATT_MODSEQ)
+			imap_condstore_enable(s); /* RFC 7162 §3.1 */
 	if (mailbox_view_resolve(s->view, set, cmd->uid, cmd->pool, &x->uids, &x->nuids, &err) <
 	    0) {
 		imap_cmd_finish(cmd, IMAP_BAD, "%s", err);
 		return;
 	}
-	if (x->nuids == 0) {
+	if (x->nuids == 0 && !x->mods.vanished) {
 		imap_cmd_finish(cmd, IMAP_OK, "%s completed", cmd->uid ? "UID FETCH" : "FETCH");
 		return;
 	}
@@ -750,5 +850,15 @@ void cmd_fetch(struct imap_cmd *cmd)
 	x->bpool = pool_create(64 * 1024);
 	buf_init(&x->text, 0);
 	cmd->ctx = x;
+	if (x->mods.changedsince) {
+		/* One indexed query narrows the set to the changed messages
+		 * (and finds the vanished ones) before any batch. */
+		if (store_mailbox_since(worker_db(s->w), s->account_id, mailbox_view_id(s->view),
+		                        x->mods.since, mailbox_view_modseq(s->view),
+		                        mailbox_view_max_uid(s->view), x->nuids > 0, x->mods.vanished,
+		                        since_loaded, x, &err) < 0)
+			fetch_fail(x, err);
+		return;
+	}
 	batch_start(x);
 }

@@ -19,9 +19,32 @@
 static const struct {
 	const char *name;
 	unsigned bit;
+	unsigned implies; /* turned on with it */
 } enableable[] = {
-	{NULL, 0},
+	{"CONDSTORE", IMAP_ENABLE_CONDSTORE, 0}, /* RFC 7162 §3.1 */
+	/* RFC 7162 §3.2.3: ENABLE QRESYNC is also a CONDSTORE enabling
+	 * command. */
+	{"QRESYNC", IMAP_ENABLE_QRESYNC, IMAP_ENABLE_CONDSTORE},
+	{NULL, 0, 0},
 };
+
+/* The extensions an earlier ENABLE turned on: a CONDSTORE that a command
+ * turned on by using it is listed again when the client ENABLEs it, so
+ * that the client learns it is on. */
+static unsigned enabled_by_enable(const struct imap_session *s)
+{
+	unsigned e = s->enabled & ~IMAP_ENABLE_CONDSTORE_IMPLICIT;
+
+	if (s->enabled & IMAP_ENABLE_CONDSTORE_IMPLICIT)
+		e &= ~IMAP_ENABLE_CONDSTORE;
+	return e;
+}
+
+void imap_condstore_enable(struct imap_session *s)
+{
+	if (!(s->enabled & IMAP_ENABLE_CONDSTORE))
+		s->enabled |= IMAP_ENABLE_CONDSTORE | IMAP_ENABLE_CONDSTORE_IMPLICIT;
+}
 
 void cmd_enable(struct imap_cmd *cmd)
 {
@@ -48,8 +71,10 @@ void cmd_enable(struct imap_cmd *cmd)
 		/* Unknown names are ignored (RFC 5161 §3.1). */
 		for (size_t k = 0; enableable[k].name != NULL; k++) {
 			if (strcasecmp(a->str, enableable[k].name) == 0 &&
-			    !(s->enabled & enableable[k].bit)) {
-				s->enabled |= enableable[k].bit;
+			    !(enabled_by_enable(s) & enableable[k].bit)) {
+				if (enableable[k].bit == IMAP_ENABLE_CONDSTORE)
+					s->enabled &= ~IMAP_ENABLE_CONDSTORE_IMPLICIT;
+				s->enabled |= enableable[k].bit | enableable[k].implies;
 				(void)buf_printf(&out, " %s", enableable[k].name);
 			}
 		}

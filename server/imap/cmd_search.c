@@ -29,8 +29,10 @@ static bool view_is_recent(const void *view, uint32_t uid)
 }
 
 /* "* SEARCH n n n" in ascending order (uids ascend, and so do their
- * sequence numbers), then the tagged OK. */
-static void search_reply(struct imap_cmd *cmd, const uint32_t *uids, uint32_t n)
+ * sequence numbers), then the tagged OK. modseq: with a MODSEQ key, the
+ * highest modseq of the messages found (RFC 7162 §3.1.6), else 0. */
+static void search_reply(struct imap_cmd *cmd, const uint32_t *uids, uint32_t n,
+			 uint64_t modseq)
 {
 	struct imap_session *s = cmd->s;
 	struct buf b;
@@ -44,6 +46,8 @@ static void search_reply(struct imap_cmd *cmd, const uint32_t *uids, uint32_t n)
 			continue; /* not in the view (cannot happen: UIDs are bounded) */
 		(void)buf_printf(&b, " %u", cmd->uid ? uids[i] : seq);
 	}
+	if (n > 0 && modseq != 0)
+		(void)buf_printf(&b, " (MODSEQ %llu)", (unsigned long long)modseq);
 	(void)buf_append(&b, "\r\n", 2);
 	imap_write(s, b.data, b.len);
 	buf_free(&b);
@@ -51,9 +55,10 @@ static void search_reply(struct imap_cmd *cmd, const uint32_t *uids, uint32_t n)
 }
 
 static void search_done(void *ctx, enum store_search_status status, const uint32_t *uids,
-			uint32_t n, const char *error)
+			uint32_t n, uint64_t max_modseq, const char *error)
 {
 	struct imap_cmd *cmd = ctx;
+	bool *has_modseq = cmd->ctx;
 	struct imap_session *s = cmd->s;
 
 	if (status == STORE_SEARCH_FAILED) {
@@ -69,7 +74,7 @@ static void search_done(void *ctx, enum store_search_status status, const uint32
 		imap_cmd_finish(cmd, IMAP_NO, "[LIMIT] Search took too long");
 		return;
 	}
-	search_reply(cmd, uids, n);
+	search_reply(cmd, uids, n, *has_modseq ? max_modseq : 0);
 }
 
 void cmd_search(struct imap_cmd *cmd)
@@ -99,8 +104,12 @@ void cmd_search(struct imap_cmd *cmd)
 		imap_cmd_finish(cmd, IMAP_NO, "[LIMIT] %s", err);
 		return;
 	}
+	if (q.has_modseq)
+		imap_condstore_enable(s); /* RFC 7162 §3.1 */
+	cmd->ctx = pool_alloc(cmd->pool, sizeof(bool));
+	*(bool *)cmd->ctx = q.has_modseq;
 	if (env.count == 0) {
-		search_reply(cmd, NULL, 0);
+		search_reply(cmd, NULL, 0, 0);
 		return;
 	}
 	if (store_search(worker_db(s->w), s->account_id, mailbox_view_id(v), env.max_uid, q.where,

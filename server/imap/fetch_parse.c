@@ -26,6 +26,7 @@ static const struct {
     {"RFC822", FETCH_ATT_SECTION, "", false},
     {"RFC822.HEADER", FETCH_ATT_SECTION, "HEADER", true},
     {"RFC822.TEXT", FETCH_ATT_SECTION, "TEXT", false},
+    {"MODSEQ", FETCH_ATT_MODSEQ, NULL, false},
 };
 #define N_SIMPLE (sizeof(simple_items) / sizeof(simple_items[0]))
 
@@ -315,8 +316,8 @@ int fetch_parse(struct pool *pool, const struct imap_arg *arg, bool uid,
 	const char *const *macro;
 
 	memset(&req, 0, sizeof(req));
-	/* One more slot for the UID of UID FETCH. */
-	req.items = pool_alloc(pool, (FETCH_MAX_ITEMS + 1) * sizeof(*req.items));
+	/* Two more slots: the UID of UID FETCH, the MODSEQ of CHANGEDSINCE. */
+	req.items = pool_alloc(pool, (FETCH_MAX_ITEMS + 2) * sizeof(*req.items));
 	if (arg->type == IMAP_ARG_ATOM && (macro = find_macro(arg->str)) != NULL) {
 		for (; *macro != NULL; macro++)
 			if (add_item(pool, &req, *macro, error_r) < 0)
@@ -380,5 +381,82 @@ int fetch_parse(struct pool *pool, const struct imap_arg *arg, bool uid,
 		}
 	}
 	*req_r = req;
+	return 0;
+}
+
+void fetch_request_want_modseq(struct fetch_request *req)
+{
+	/* fetch_parse reserved the slot. */
+	for (unsigned i = 0; i < req->nitems; i++)
+		if (req->items[i].att == FETCH_ATT_MODSEQ)
+			return;
+	memset(&req->items[req->nitems], 0, sizeof(req->items[0]));
+	req->items[req->nitems].att = FETCH_ATT_MODSEQ;
+	req->items[req->nitems].name = "MODSEQ";
+	req->nitems++;
+}
+
+int fetch_parse_modseq(const char *s, bool allow_zero, uint64_t *v_r)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		if (v > (FETCH_MODSEQ_MAX - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v == 0 && !allow_zero)
+		return -1;
+	*v_r = v;
+	return 0;
+}
+
+int fetch_parse_modifiers(const struct imap_arg *arg, bool uid, struct fetch_modifiers *mods_r,
+                          const char **error_r)
+{
+	struct fetch_modifiers m;
+
+	memset(&m, 0, sizeof(m));
+	if (arg->type != IMAP_ARG_LIST || arg->list_count == 0) {
+		*error_r = "Invalid FETCH modifiers";
+		return -1;
+	}
+	for (unsigned i = 0; i < arg->list_count; i++) {
+		const struct imap_arg *a = &arg->list[i];
+
+		if (a->type != IMAP_ARG_ATOM) {
+			*error_r = "Invalid FETCH modifier";
+			return -1;
+		}
+		if (strcasecmp(a->str, "CHANGEDSINCE") == 0 && !m.changedsince) {
+			/* chgsince-fetch-mod takes a mod-sequence-value: not 0. */
+			if (i + 1 == arg->list_count || arg->list[i + 1].type != IMAP_ARG_ATOM ||
+			    fetch_parse_modseq(arg->list[i + 1].str, false, &m.since) < 0) {
+				*error_r = "CHANGEDSINCE needs a mod-sequence (1 to 2^63-1)";
+				return -1;
+			}
+			m.changedsince = true;
+			i++;
+		} else if (strcasecmp(a->str, "VANISHED") == 0 && !m.vanished) {
+			m.vanished = true;
+		} else {
+			*error_r = "Unknown or repeated FETCH modifier";
+			return -1;
+		}
+	}
+	/* RFC 7162 §3.2.6: VANISHED only in UID FETCH, only with CHANGEDSINCE. */
+	if (m.vanished && !uid) {
+		*error_r = "VANISHED is allowed only in UID FETCH";
+		return -1;
+	}
+	if (m.vanished && !m.changedsince) {
+		*error_r = "VANISHED needs CHANGEDSINCE";
+		return -1;
+	}
+	*mods_r = m;
 	return 0;
 }

@@ -35,6 +35,7 @@ enum fetch_att {
 	/* BODY[...], BODY.PEEK[...], RFC822 (BODY[]), RFC822.HEADER
 	 * (BODY.PEEK[HEADER]), RFC822.TEXT (BODY[TEXT]). */
 	FETCH_ATT_SECTION,
+	FETCH_ATT_MODSEQ, /* RFC 7162 §3.1.4.2 */
 };
 
 struct fetch_item {
@@ -72,5 +73,31 @@ struct fetch_request {
  * -1 with a static *error_r for the BAD reply. */
 int fetch_parse(struct pool *pool, const struct imap_arg *arg, bool uid,
                 struct fetch_request *req_r, const char **error_r);
+
+/* Adds the MODSEQ item to a parsed request unless it has one (CHANGEDSINCE
+ * implies it, RFC 7162 §3.1.4.1). */
+void fetch_request_want_modseq(struct fetch_request *req);
+
+/* The largest mod-sequence (RFC 7162 §7: unsigned 63-bit). */
+#define FETCH_MODSEQ_MAX 9223372036854775807ULL
+
+/* Parses a mod-sequence-value (1..FETCH_MODSEQ_MAX, digits only) or with
+ * allow_zero a mod-sequence-valzer (0 too). Returns 0 or -1. */
+int fetch_parse_modseq(const char *s, bool allow_zero, uint64_t *v_r);
+
+/* FETCH modifiers (RFC 4466 §2.4): CHANGEDSINCE (RFC 7162 §3.1.4.1) and,
+ * for UID FETCH, VANISHED (§3.2.6). */
+struct fetch_modifiers {
+	bool changedsince;
+	uint64_t since;
+	bool vanished;
+};
+
+/* Parses the parenthesised modifier list after the FETCH items. VANISHED
+ * needs uid and CHANGEDSINCE; each modifier may be given once. Returns 0
+ * with *mods_r, or -1 with a static *error_r for the BAD reply. Whether
+ * the session may use VANISHED (ENABLE QRESYNC) is the caller's check. */
+int fetch_parse_modifiers(const struct imap_arg *arg, bool uid, struct fetch_modifiers *mods_r,
+                          const char **error_r);
 
 #endif

@@ -22,19 +22,23 @@ static const struct imap_cmd_def imap_cmds[] = {
 	{"DELETE", cmd_delete, AUTH, 0},
 	{"ENABLE", cmd_enable, AUTH, 0},
 	{"EXAMINE", cmd_examine, AUTH, 0},
-	{"EXPUNGE", cmd_expunge, SELECTED, 0},
+	{"EXPUNGE", cmd_expunge, SELECTED, IMAP_CMD_UID}, /* UID EXPUNGE: RFC 4315 */
 	{"FETCH", cmd_fetch, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE},
+	{"GETQUOTA", cmd_getquota, AUTH, 0},
+	{"GETQUOTAROOT", cmd_getquotaroot, AUTH, 0},
 	{"ID", cmd_id, ANY, 0},
 	{"IDLE", cmd_idle, AUTH, 0},
 	{"LIST", cmd_list, AUTH, 0},
 	{"LOGIN", cmd_login, NOT_AUTH, 0},
 	{"LOGOUT", cmd_logout, ANY, 0},
 	{"LSUB", cmd_lsub, AUTH, 0},
+	{"MOVE", cmd_move, SELECTED, IMAP_CMD_UID},
 	{"NAMESPACE", cmd_namespace, AUTH, 0},
 	{"NOOP", cmd_noop, ANY, 0},
 	{"RENAME", cmd_rename, AUTH, 0},
 	{"SEARCH", cmd_search, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE},
 	{"SELECT", cmd_select, AUTH, 0},
+	{"SETQUOTA", cmd_setquota, AUTH, 0},
 	{"STARTTLS", cmd_starttls, NOT_AUTH, 0},
 	{"STATUS", cmd_status, AUTH, 0},
 	{"STORE", cmd_store, SELECTED, IMAP_CMD_UID | IMAP_CMD_NO_EXPUNGE},
@@ -71,11 +75,25 @@ const struct imap_cmd_def *imap_cmd_find(const char *name)
  * per extension: each names what makes it true. */
 static const char *const imap_caps[] = {
 	"CHILDREN", /* LIST returns \HasChildren/\HasNoChildren (RFC 3348) */
+	"CONDSTORE", /* RFC 7162 §3.1: every mailbox keeps mod-sequences */
+	"CREATE-SPECIAL-USE", /* RFC 6154 §3: CREATE name (USE (\Sent)) */
 	"ENABLE",   /* RFC 5161 */
 	"ID",       /* RFC 2971 */
 	"IDLE",     /* RFC 2177: pushed through notify.c */
+	"LIST-EXTENDED", /* RFC 5258: selection/return options, several patterns */
+	"LIST-STATUS", /* RFC 5819: LIST ... RETURN (STATUS (...)) */
+	"MOVE",     /* RFC 6851: mail_move, COPYUID before the EXPUNGEs */
+	"MULTIAPPEND", /* RFC 3502: one mail_append_batch, all or nothing */
 	"NAMESPACE", /* RFC 2342: one personal namespace */
+	"QRESYNC",  /* RFC 7162 §3.2: VANISHED from `expunged` (schema/0011) */
+	"QUOTA",    /* RFC 9208: roots "" (account) and "domain"; cmd_quota.c */
+	"QUOTA=RES-MESSAGE", /* with STATUS DELETED */
+	"QUOTA=RES-STORAGE", /* with STATUS DELETED-STORAGE */
+	"SPECIAL-USE", /* RFC 6154: every LIST, LIST (SPECIAL-USE), RETURN (SPECIAL-USE) */
+	"UIDPLUS",  /* RFC 4315: APPENDUID, COPYUID, UID EXPUNGE */
 	"UNSELECT", /* RFC 3691 */
+	/* APPENDLIMIT=<max_message_size> (RFC 7889) depends on the config:
+	 * imap_session_capabilities() adds it. */
 };
 
 const char *imap_cmd_capabilities(void)

@@ -39,7 +39,14 @@ imap_cmd_fn cmd_enable, cmd_id, cmd_idle, cmd_namespace, cmd_unselect;
 imap_cmd_fn cmd_search;
 imap_cmd_fn cmd_create, cmd_delete, cmd_list, cmd_lsub, cmd_rename, cmd_status, cmd_subscribe,
 	cmd_unsubscribe;
-imap_cmd_fn cmd_check, cmd_close, cmd_copy, cmd_expunge, cmd_store;
+imap_cmd_fn cmd_check, cmd_close, cmd_copy, cmd_expunge, cmd_move, cmd_store;
 imap_cmd_fn cmd_append, cmd_fetch;
+imap_cmd_fn cmd_getquota, cmd_getquotaroot, cmd_setquota;
+
+/* Turns CONDSTORE on for the session because a command used it (RFC 7162
+ * §3.1: MODSEQ, CHANGEDSINCE, UNCHANGEDSINCE, SELECT (CONDSTORE), STATUS
+ * HIGHESTMODSEQ): from now on every FETCH response about flag changes
+ * carries MODSEQ. */
+void imap_condstore_enable(struct imap_session *s);
 
 #endif

@@ -17,6 +17,15 @@
 #define IMAP_PREAUTH_MAX_LINE 8192
 #define IMAP_PREAUTH_MAX_LITERAL 8192
 #define IMAP_MAX_BAD 20
+/* MULTIAPPEND (RFC 3502) sends several messages in one command, and the
+ * parser holds every literal of a command in memory until it is complete:
+ * their total is bounded by this many maximal messages. So one session
+ * holds at most 4 x max_message_size of literals, plus, while the command
+ * is being stored, about as much again for the parsed data and twice more
+ * for the database request (cmd_append.c, store_append.c). A literal past
+ * the total is refused before it is sent (NO [TOOBIG]); the client can
+ * send the rest in another APPEND. */
+#define IMAP_LITERAL_TOTAL_MESSAGES 4
 #define IMAP_OUTPUT_HIGH IMAP_SESSION_OUTPUT_HIGH
 
 static void session_process(struct imap_session *s);
@@ -60,8 +69,10 @@ static void set_limits(struct imap_session *s)
 		.max_line = cfg->max_line,
 		.max_literal = cfg->max_message_size,
 		.max_nonsync_literal = cfg->max_nonsync_literal,
-		/* One message plus the command's small strings. */
-		.max_literal_total = cfg->max_message_size + 64 * 1024,
+		/* Messages of a MULTIAPPEND plus the command's small
+		 * strings. */
+		.max_literal_total =
+			IMAP_LITERAL_TOTAL_MESSAGES * cfg->max_message_size + 64 * 1024,
 		.max_args = 10000,
 		.max_depth = 16,
 		.max_bad = IMAP_MAX_BAD,
@@ -114,7 +125,11 @@ const char *imap_session_capabilities(const struct imap_session *s)
 		else
 			len += (size_t)snprintf(caps + len, sizeof(caps) - len, " LOGINDISABLED");
 	} else {
-		(void)snprintf(caps + len, sizeof(caps) - len, "%s", imap_cmd_capabilities());
+		/* RFC 7889: one limit for every mailbox, the parser's limit
+		 * of one literal (a larger APPEND gets NO [TOOBIG]). */
+		(void)snprintf(caps + len, sizeof(caps) - len, "%s APPENDLIMIT=%llu",
+			       imap_cmd_capabilities(),
+			       (unsigned long long)worker_config(s->w)->max_message_size);
 	}
 	return caps;
 }
@@ -352,8 +367,13 @@ static void session_process(struct imap_session *s)
 			break;
 		case IMAP_PARSE_BAD: {
 			const char *tag = imap_parser_tag(s->parser);
-			conn_printf(s->conn, "%s BAD %s\r\n", tag != NULL ? tag : "*",
-				    imap_parser_error(s->parser));
+			const char *err = imap_parser_error(s->parser);
+			/* A literal over the limits is refused before the "+",
+			 * so the client sent none of it: no syntax error but a
+			 * limit, which RFC 7889 §4 answers with a tagged NO
+			 * [TOOBIG] (for APPEND; as good for any command). */
+			conn_printf(s->conn, "%s %s %s\r\n", tag != NULL ? tag : "*",
+				    strncmp(err, "[TOOBIG]", 8) == 0 ? "NO" : "BAD", err);
 			imap_parser_reset(s->parser);
 			break;
 		}

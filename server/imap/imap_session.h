@@ -37,6 +37,9 @@ enum imap_status { IMAP_OK, IMAP_NO, IMAP_BAD };
 /* ENABLE-able extensions (RFC 5161), bits of imap_session.enabled. */
 #define IMAP_ENABLE_CONDSTORE 1
 #define IMAP_ENABLE_QRESYNC 2
+/* With IMAP_ENABLE_CONDSTORE: turned on by a command that uses CONDSTORE
+ * (RFC 7162 §3.1), not by ENABLE, which still lists it when asked. */
+#define IMAP_ENABLE_CONDSTORE_IMPLICIT 4
 
 struct imap_cmd;
 typedef void imap_cmd_fn(struct imap_cmd *cmd);

@@ -175,24 +175,64 @@ bool list_match_name(const struct list_match *m, const char *name, uint64_t *lev
 	return accepting(m, cur, lo, hi);
 }
 
-static int inbox_rank(const char *n)
+void list_match_set_add(struct pool *pool, struct list_match_set *set, const char *pattern)
 {
-	return strncmp(n, "INBOX", 5) == 0 && (n[5] == '\0' || n[5] == '/') ? 0 : 1;
+	if (set->n == set->cap) {
+		unsigned cap = set->cap == 0 ? 4 : set->cap * 2;
+		struct list_match **m = pool_alloc(pool, cap * sizeof(*m));
+		if (set->n > 0)
+			memcpy(m, set->m, set->n * sizeof(*m));
+		set->m = m;
+		set->cap = cap;
+	}
+	set->m[set->n++] = list_match_compile(pool, pattern);
 }
 
-int list_match_cmp(const char *a, const char *b)
+bool list_match_set_name(const struct list_match_set *set, const char *name,
+			 uint64_t *levels_r, uint64_t *percent_levels_r)
 {
-	int ra = inbox_rank(a), rb = inbox_rank(b);
+	bool any = false;
+
+	if (levels_r != NULL)
+		*levels_r = 0;
+	if (percent_levels_r != NULL)
+		*percent_levels_r = 0;
+	for (unsigned i = 0; i < set->n; i++) {
+		bool pct = percent_levels_r != NULL && set->m[i]->trailing_percent;
+		uint64_t levels = 0;
+		if (list_match_name(set->m[i], name, levels_r != NULL || pct ? &levels : NULL))
+			any = true;
+		if (levels_r != NULL)
+			*levels_r |= levels;
+		if (pct)
+			*percent_levels_r |= levels;
+	}
+	return any;
+}
+
+static int inbox_rank(const char *n, size_t len)
+{
+	return len >= 5 && memcmp(n, "INBOX", 5) == 0 && (len == 5 || n[5] == '/') ? 0 : 1;
+}
+
+int list_match_cmp_len(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int ra = inbox_rank(a, alen), rb = inbox_rank(b, blen);
 
 	if (ra != rb)
 		return ra - rb;
-	for (;; a++, b++) {
+	for (size_t i = 0;; i++) {
 		/* '/' sorts right after the end of the string. */
-		unsigned ca = *a == '/' ? 1 : (unsigned char)*a;
-		unsigned cb = *b == '/' ? 1 : (unsigned char)*b;
+		unsigned ca = i == alen ? 0 : a[i] == '/' ? 1 : (unsigned char)a[i];
+		unsigned cb = i == blen ? 0 : b[i] == '/' ? 1 : (unsigned char)b[i];
 		if (ca != cb)
 			return ca < cb ? -1 : 1;
 		if (ca == 0)
 			return 0;
 	}
+}
+
+int list_match_cmp(const char *a, const char *b)
+{
+	return list_match_cmp_len(a, strlen(a), b, strlen(b));
 }

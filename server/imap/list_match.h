@@ -14,6 +14,7 @@
 #define MAILSTEAD_LIST_MATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct list_match;
@@ -40,9 +41,30 @@ bool list_match_name(const struct list_match *m, const char *name, uint64_t *lev
  * \Noselect), and §6.3.9 the same for LSUB. */
 bool list_match_trailing_percent(const struct list_match *m);
 
+/* Several patterns (RFC 5258 §3: a name matches a list of patterns when it
+ * matches any of them). Build with list_match_set_add. */
+struct list_match_set {
+	struct list_match **m;
+	unsigned n, cap;
+};
+
+/* Compiles a joined pattern into set (memory from pool). */
+void list_match_set_add(struct pool *pool, struct list_match_set *set, const char *pattern);
+
+/* True when the whole name matches one of the patterns. levels_r (may be
+ * NULL): the name's proper ancestors that match one of them, as in
+ * list_match_name; percent_levels_r (may be NULL): those that match one
+ * ending with '%' (the levels RFC 3501 §6.3.8 lists). */
+bool list_match_set_name(const struct list_match_set *set, const char *name,
+			 uint64_t *levels_r, uint64_t *percent_levels_r);
+
 /* The order of LIST/LSUB responses, for qsort of names: INBOX and its
  * children first, then by bytes with '/' before every other byte so that
  * a mailbox's children directly follow it. */
 int list_match_cmp(const char *a, const char *b);
+
+/* list_match_cmp of the first alen bytes of a and blen bytes of b (names
+ * of hierarchy levels that are prefixes of longer names). */
+int list_match_cmp_len(const char *a, size_t alen, const char *b, size_t blen);
 
 #endif

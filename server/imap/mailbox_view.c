@@ -34,7 +34,8 @@ struct mailbox_view {
 	/* Expunges seen while they could not be reported (§7.4.1). */
 	uint32_t *pending;
 	uint32_t npending;
-	bool dirty;
+	/* While some are pending: a modseq below all of theirs. */
+	uint64_t pending_floor;
 	/* Modseqs of this session's own flag changes not yet synced past. */
 	uint64_t own[VIEW_MAX_OWN_MODSEQS];
 	unsigned nown;
@@ -80,8 +81,7 @@ static void on_change(void *ctx)
 {
 	struct mailbox_view *v = ctx;
 
-	/* The next sync reports what changed; an idling client hears now. */
-	v->dirty = true;
+	/* An idling client hears now; others at their next command. */
 	imap_session_changed(v->s);
 }
 
@@ -121,11 +121,6 @@ void mailbox_view_close(struct imap_session *s, struct mailbox_view **view_r)
 	*view_r = NULL;
 }
 
-void mailbox_view_mark_dirty(struct mailbox_view *v)
-{
-	v->dirty = true;
-}
-
 int64_t mailbox_view_id(const struct mailbox_view *v)
 {
 	return v->mailbox_id;
@@ -154,6 +149,11 @@ uint32_t mailbox_view_count(const struct mailbox_view *v)
 uint64_t mailbox_view_modseq(const struct mailbox_view *v)
 {
 	return v->modseq;
+}
+
+uint32_t mailbox_view_uidnext(const struct mailbox_view *v)
+{
+	return v->uidnext;
 }
 
 uint32_t mailbox_view_uid(const struct mailbox_view *v, uint32_t seq)
@@ -222,10 +222,63 @@ static void expunge_one(struct imap_session *s, struct mailbox_view *v, uint32_t
 	imap_untagged(s, "%u EXPUNGE", seq);
 }
 
+/* Removes the UIDs (ascending) from the view and reports them: "* n
+ * EXPUNGE" each, or with QRESYNC enabled one "* VANISHED uids" (RFC 7162
+ * §3.2.10.2: never EXPUNGE then), naming only UIDs the view held. */
+static void report_expunges(struct imap_session *s, struct mailbox_view *v, const uint32_t *uids,
+			    uint32_t n)
+{
+	uint32_t i = 0, out = 0, first = 0, last = 0;
+	bool have = false;
+	struct buf b;
+
+	if (!(s->enabled & IMAP_ENABLE_QRESYNC)) {
+		for (i = 0; i < n; i++)
+			expunge_one(s, v, uids[i]);
+		return;
+	}
+	/* One merge of two ascending lists: the view keeps what is not
+	 * expunged, and runs of consecutive expunged UIDs become ranges (a
+	 * range never covers a UID the client did not know). */
+	buf_init(&b, 0);
+	for (uint32_t j = 0; j < v->count; j++) {
+		uint32_t uid = v->uids[j];
+
+		while (i < n && uids[i] < uid)
+			i++;
+		if (i == n || uids[i] != uid) {
+			v->uids[out++] = uid;
+			continue;
+		}
+		if (have && uid == last + 1) {
+			last = uid;
+			continue;
+		}
+		if (have)
+			(void)buf_printf(&b, first == last ? "%s%u" : "%s%u:%u", b.len ? "," : "",
+					 first, last);
+		first = last = uid;
+		have = true;
+	}
+	if (have) {
+		(void)buf_printf(&b, first == last ? "%s%u" : "%s%u:%u", b.len ? "," : "", first,
+				 last);
+		imap_untagged(s, "VANISHED %s", b.data);
+	}
+	v->count = out;
+	buf_free(&b);
+}
+
 void mailbox_view_expunged(struct imap_session *s, const uint32_t *uids, uint32_t n)
 {
-	for (uint32_t i = 0; i < n; i++)
-		expunge_one(s, s->view, uids[i]);
+	report_expunges(s, s->view, uids, n);
+}
+
+static int uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static void pending_add(struct mailbox_view *v, uint32_t uid)
@@ -293,11 +346,13 @@ static void sync_done(void *arg, const struct store_changes *c, const char *erro
 	/* Expunges first, then new messages, then flag changes: sequence
 	 * numbers in each response are those the client knows after the
 	 * previous one. */
+	if (v->npending == 0)
+		v->pending_floor = v->modseq; /* what is expunged now is above */
 	for (uint32_t i = 0; i < c->nexpunged; i++)
 		pending_add(v, c->expunged[i]);
-	if (!x->cmd->no_expunge) {
-		for (uint32_t i = 0; i < v->npending; i++)
-			expunge_one(s, v, v->pending[i]);
+	if (!x->cmd->no_expunge && v->npending > 0) {
+		qsort(v->pending, v->npending, sizeof(*v->pending), uid_cmp);
+		report_expunges(s, v, v->pending, v->npending);
 		v->npending = 0;
 	}
 	old_count = v->count;
@@ -325,12 +380,24 @@ static void sync_done(void *arg, const struct store_changes *c, const char *erro
 		buf_reset(&b);
 		(void)imap_flags_format(&b, ch->flags, ch->keywords,
 					mailbox_view_is_recent(v, ch->uid));
-		imap_untagged(s, "%u FETCH (UID %u FLAGS %s)", seq, ch->uid, b.data);
+		if (s->enabled & IMAP_ENABLE_CONDSTORE) /* RFC 7162 §3.1, §3.2.4 */
+			imap_untagged(s, "%u FETCH (UID %u FLAGS %s MODSEQ (%llu))", seq, ch->uid,
+				      b.data, (unsigned long long)ch->modseq);
+		else
+			imap_untagged(s, "%u FETCH (UID %u FLAGS %s)", seq, ch->uid, b.data);
 	}
 	buf_free(&b);
 	v->modseq = c->highestmodseq;
 	v->uidnext = c->uidnext;
-	v->dirty = false;
+	if (v->npending > 0 && (s->enabled & IMAP_ENABLE_QRESYNC)) {
+		/* The client may have seen higher MODSEQs in FETCH responses
+		 * while VANISHED waits: a client that resynchronises from
+		 * them after losing the connection would miss the expunges.
+		 * So its HIGHESTMODSEQ is set back below them (RFC 7162
+		 * §3.2.10.2 and §5, errata 1810 to RFC 5162). */
+		imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Expunges pending",
+			      (unsigned long long)v->pending_floor);
+	}
 	nown = 0; /* own changes the snapshot covered are done with */
 	for (unsigned i = 0; i < v->nown; i++)
 		if (v->own[i] > v->modseq)
@@ -348,8 +415,11 @@ void mailbox_view_sync(struct imap_session *s, struct imap_cmd *cmd, void (*done
 	struct sync_ctx *x;
 	const char *err;
 
-	/* Without a notification, a cheap indexed query still runs: until
-	 * LISTEN/NOTIFY marks views dirty, every reply checks. */
+	/* Always asked, notified or not: a notification reaches the other
+	 * workers a few ms after the commit, and a client that changes a
+	 * mailbox in one session and looks from another right after its
+	 * tagged OK must see the change (it is committed). One indexed query
+	 * that returns nothing when nothing changed. */
 	x = malloc(sizeof(*x));
 	if (x == NULL)
 		panic("view: out of memory");
@@ -428,4 +498,31 @@ int mailbox_view_resolve(const struct mailbox_view *v, struct seqset *set, bool 
 	*uids_r = out;
 	*n_r = n;
 	return 0;
+}
+
+void mailbox_view_missing(const struct mailbox_view *v, const struct seqset *known,
+			  struct seqset *out)
+{
+	unsigned nr = seqset_range_count(known);
+
+	for (unsigned i = 0; i < nr; i++) {
+		uint32_t lo, hi, j;
+		uint64_t cur;
+
+		seqset_range_get(known, i, &lo, &hi);
+		if (v->uidnext <= 1 || lo >= v->uidnext)
+			break; /* ranges ascend */
+		if (hi >= v->uidnext)
+			hi = v->uidnext - 1;
+		cur = lo;
+		for (j = lower_bound(v, lo); cur <= hi; j++) {
+			if (j == v->count || v->uids[j] > hi) {
+				seqset_add_range(out, (uint32_t)cur, hi);
+				break;
+			}
+			if (v->uids[j] > cur)
+				seqset_add_range(out, (uint32_t)cur, v->uids[j] - 1);
+			cur = (uint64_t)v->uids[j] + 1;
+		}
+	}
 }

@@ -32,8 +32,8 @@ struct mailbox_view_init {
 };
 
 /* Creates the view (owned by the session; mailbox_view_close frees it) and
- * watches the mailbox for changes by anyone (notify.h): a change marks the
- * view dirty. */
+ * watches the mailbox for changes by anyone (notify.h): a change wakes the
+ * session's running command (IDLE). */
 struct mailbox_view *mailbox_view_create(struct imap_session *s,
 					 const struct mailbox_view_init *init);
 
@@ -46,15 +46,14 @@ void mailbox_view_close(struct imap_session *s, struct mailbox_view **view_r);
 void mailbox_view_sync(struct imap_session *s, struct imap_cmd *cmd, void (*done)(void *arg),
 		       void *arg);
 
-/* Marks the view as possibly stale (a notification arrived). */
-void mailbox_view_mark_dirty(struct mailbox_view *v);
-
 int64_t mailbox_view_id(const struct mailbox_view *v);
 const char *mailbox_view_name(const struct mailbox_view *v);
 bool mailbox_view_readonly(const struct mailbox_view *v);
 uint32_t mailbox_view_uidvalidity(const struct mailbox_view *v);
 uint32_t mailbox_view_count(const struct mailbox_view *v);
 uint64_t mailbox_view_modseq(const struct mailbox_view *v);
+/* UIDNEXT as of the view's modseq: every UID below it was assigned. */
+uint32_t mailbox_view_uidnext(const struct mailbox_view *v);
 
 /* UID of sequence number seq (1-based), 0 when out of range. */
 uint32_t mailbox_view_uid(const struct mailbox_view *v, uint32_t seq);
@@ -69,8 +68,11 @@ uint32_t mailbox_view_max_uid(const struct mailbox_view *v);
 bool mailbox_view_is_recent(const struct mailbox_view *v, uint32_t uid);
 uint32_t mailbox_view_recent_count(const struct mailbox_view *v);
 
-/* The session's own change: these UIDs are gone (its EXPUNGE/MOVE). Sends
- * "* n EXPUNGE" for each (the caller runs where that is allowed). */
+/* The session's own change: these UIDs (ascending) are gone (its
+ * EXPUNGE/MOVE). Sends "* n EXPUNGE" for each, or with QRESYNC enabled one
+ * "* VANISHED uids" (RFC 7162 §3.2.10.2); the caller runs where that is
+ * allowed. Every FETCH of a flag change the view reports carries MODSEQ
+ * once CONDSTORE is on. */
 void mailbox_view_expunged(struct imap_session *s, const uint32_t *uids, uint32_t n);
 
 /* The session's own flag change (STORE): the rows that got modseq have been
@@ -82,6 +84,13 @@ void mailbox_view_own_modseq(struct mailbox_view *v, uint64_t modseq);
 #endif
 
 struct seqset;
+
+/* Adds to out the numbers of the resolved UID set known that are below the
+ * view's UIDNEXT and not in the view: the UIDs of known expunged as far as
+ * the view knows (RFC 7162 §3.2.6, when the record of expunges is
+ * incomplete). */
+void mailbox_view_missing(const struct mailbox_view *v, const struct seqset *known,
+			  struct seqset *out);
 
 /* Resolves a client's set to the UIDs of the view's messages, ascending.
  * uid_mode: numbers are UIDs, '*' is the highest UID, UIDs the view does not

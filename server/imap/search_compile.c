@@ -51,6 +51,7 @@ struct compiler {
 	enum search_status status;
 	const char *error;
 	bool join_message;
+	bool has_modseq;
 	struct node *recent; /* RECENT, built once */
 	/* Output. */
 	struct buf sql;
@@ -210,6 +211,7 @@ static const struct {
 	{"SINCE", "mm.internaldate >= " DAY_START, false},
 };
 
+#define SQL_MODSEQ "mm.modseq >= ?1::bigint"
 #define SQL_LARGER "m.size > ?1::bigint"
 #define SQL_SMALLER "m.size < ?1::bigint"
 
@@ -603,6 +605,25 @@ static struct node *parse_key(struct compiler *c, const struct imap_arg *args, u
 		return node_leaf(c, strcasecmp(name, "LARGER") == 0 ? SQL_LARGER : SQL_SMALLER,
 				 true, s, NULL, NULL);
 	}
+	if (strcasecmp(name, "MODSEQ") == 0) {
+		/* [entry-name entry-type-req]: a quoted "/flags/..." name,
+		 * then priv, shared or all (RFC 7162 §7). */
+		if (*i < argc && args[*i].type == IMAP_ARG_QUOTED) {
+			const struct imap_arg *t = *i + 1 < argc ? &args[*i + 1] : NULL;
+			if (strncasecmp(args[*i].str, "/flags/", 7) != 0 || args[*i].len == 7 ||
+			    t == NULL || t->type != IMAP_ARG_ATOM ||
+			    (strcasecmp(t->str, "priv") != 0 && strcasecmp(t->str, "shared") != 0 &&
+			     strcasecmp(t->str, "all") != 0))
+				return fail(c, SEARCH_BAD, "Invalid MODSEQ entry name or type");
+			*i += 2;
+		}
+		/* mod-sequence-valzer: 0 to 2^63 - 1. */
+		if (*i >= argc || (s = parse_number(c, &args[*i])) == NULL)
+			return fail(c, SEARCH_BAD, "Invalid MODSEQ value");
+		(*i)++;
+		c->has_modseq = true;
+		return node_leaf(c, SQL_MODSEQ, false, s, NULL, NULL);
+	}
 	if (strcasecmp(name, "NEW") == 0) {
 		/* RFC 3501: "functionally equivalent to (RECENT UNSEEN)". */
 		kids[0] = recent_node(c);
@@ -726,6 +747,7 @@ enum search_status search_compile(struct pool *pool, const struct imap_arg *args
 	query_r->where = pool_strdup(pool, c.sql.data);
 	buf_free(&c.sql);
 	query_r->join_message = c.join_message;
+	query_r->has_modseq = c.has_modseq;
 	query_r->nparams = c.nparams;
 	query_r->params = c.params;
 	return SEARCH_OK;

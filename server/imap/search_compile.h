@@ -35,7 +35,12 @@
  * SENT* key; NOT SENTxxx then matches it). The UTC date may differ by a day
  * from the date written in the Date: field of a message sent near
  * midnight in a zone far from UTC: the schema keeps the instant, not the
- * sender's zone. */
+ * sender's zone.
+ *
+ * MODSEQ [entry-name entry-type] n (RFC 7162 §3.1.5) matches messages
+ * whose mod-sequence is at least n. Mailstead keeps one mod-sequence per
+ * message (the last change of any of its flags), so the entry name and
+ * type are checked and ignored, as the RFC allows. */
 #ifndef MAILSTEAD_SEARCH_COMPILE_H
 #define MAILSTEAD_SEARCH_COMPILE_H
 
@@ -77,6 +82,9 @@ struct search_env {
 struct search_query {
 	const char *where;   /* the SQL condition, never empty */
 	bool join_message;   /* refers to `messages m` */
+	/* A MODSEQ key was used (RFC 7162 §3.1.5): the reply ends with the
+	 * highest modseq of the messages found. */
+	bool has_modseq;
 	unsigned nparams;    /* parameters $SEARCH_FIRST_PARAM.. */
 	const char **params; /* their values (text), none NULL */
 };

@@ -215,14 +215,13 @@ class ListBasics(unittest.TestCase):
         typ, data = self.m.list('"some/ref"', '""')
         self.assertEqual(data, [b'(\\Noselect) "/" ""'])
 
-    def test_default_mailboxes_inbox_first_no_special_use(self):
+    def test_default_mailboxes_inbox_first_with_special_use(self):
+        # SPECIAL-USE (RFC 6154 §2): plain LIST carries the attributes too.
         listed = do_list(self.m, "", "*")
         self.assertEqual(listed[0], ({"\\HasNoChildren"}, "INBOX"))
-        got = {n for _, n in listed}
-        for n in ("INBOX", "Drafts", "Sent", "Trash", "Junk", "Archive"):
-            self.assertIn(n, got)
-        for a, _ in listed:
-            self.assertFalse(a & {"\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive"})
+        got = {n: a for a, n in listed}
+        for n in ("Drafts", "Sent", "Trash", "Junk", "Archive"):
+            self.assertEqual(got[n], {"\\HasNoChildren", "\\" + n})
         self.assertEqual(sorted(n for _, n in listed if n != "INBOX"),
                          [n for _, n in listed if n != "INBOX"])
 
@@ -685,7 +684,8 @@ class ListPatterns(unittest.TestCase):
         expect_bad(self, self.m.list, '"&"', '"*"')
         expect_bad(self, self.m._simple_command, "LIST", '""')
         expect_bad(self, self.m._simple_command, "LSUB")
-        expect_bad(self, self.m._simple_command, "LIST", "(SUBSCRIBED)", '""', '"*"')
+        # LIST-EXTENDED made (SUBSCRIBED) valid; an unknown option is BAD.
+        expect_bad(self, self.m._simple_command, "LIST", "(BOGUS)", '""', '"*"')
         expect_bad(self, self.m.list, '""', '"' + "a" * 5000 + '"')
 
     def test_many_wildcards_and_long_pattern(self):

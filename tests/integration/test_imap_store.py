@@ -416,7 +416,7 @@ class Copy(CountersMixin, unittest.TestCase):
         n0 = self.nmessages()
         ms0 = highestmodseq(self.acc, "Archive")
         u, t = self.c.ok("COPY 1:3 Archive")
-        self.assertEqual(t, "OK COPY completed")
+        self.assertRegex(t, r"^OK \[COPYUID \d+ \d+:\d+ 1:3\] COPY completed$")  # RFC 4315
         self.assertEqual(self.nmessages(), n0)  # bytes are not duplicated
         src = rows_of(self.acc, "INBOX")
         dst = rows_of(self.acc, "Archive")

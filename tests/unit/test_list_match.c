@@ -306,6 +306,80 @@ static void test_order(void)
 		}
 }
 
+/* RFC 5258 §3: a list of patterns matches a name when one does; the
+ * levels come from every pattern, the "%" levels only from those ending
+ * with '%'. */
+static void test_set(void)
+{
+	static const struct {
+		const char *patterns[3];
+		const char *name;
+		bool expected;
+		uint64_t levels, percent_levels;
+	} cases[] = {
+		{{"INBOX", "Sent*", NULL}, "Sent/2024", true, 0x1, 0},
+		{{"inbox", "Sent*", NULL}, "INBOX", true, 0, 0},
+		{{"INBOX", "Sent*", NULL}, "Drafts", false, 0, 0},
+		{{"a/%", "%", NULL}, "a/b/c", false, 0x3, 0x3},
+		{{"a/b", "%", NULL}, "a/b/c", false, 0x3, 0x1},
+		{{"*x", "a", NULL}, "a/x", true, 0x1, 0},
+		{{"a/*", "a/b/%", "zz"}, "a/b/c", true, 0x2, 0x0},
+		{{"%/%", NULL, NULL}, "a/b/c", false, 0x2, 0x2},
+		{{NULL, NULL, NULL}, "a", false, 0, 0},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pool *pool = pool_create(0);
+		struct list_match_set set = {NULL, 0, 0};
+		uint64_t levels = 99, pct = 99;
+		bool got;
+
+		for (size_t k = 0; k < 3 && cases[i].patterns[k] != NULL; k++)
+			list_match_set_add(pool, &set, cases[i].patterns[k]);
+		got = list_match_set_name(&set, cases[i].name, &levels, &pct);
+		if (got != cases[i].expected || levels != cases[i].levels ||
+		    pct != cases[i].percent_levels) {
+			fprintf(stderr, "\ncase %zu: got %d levels %llx percent %llx\n", i, got,
+				(unsigned long long)levels, (unsigned long long)pct);
+			CU_FAIL("wrong set match");
+		}
+		/* Without the level outputs the answer is the same. */
+		CU_ASSERT_EQUAL(list_match_set_name(&set, cases[i].name, NULL, NULL), got);
+		pool_destroy(&pool);
+	}
+}
+
+/* A level (a prefix of a longer name) sorts as the name it spells. */
+static void test_order_len(void)
+{
+	static const struct {
+		const char *a;
+		size_t alen;
+		const char *b;
+		size_t blen;
+		int expected;
+	} cases[] = {
+		{"a/b/c", 3, "a/b", 3, 0},
+		{"a/b/c", 1, "a/b", 3, -1},
+		{"a/bc", 4, "a/b/c", 3, 1},
+		{"ab/x", 2, "a/b", 1, 1},
+		{"INBOX/x", 5, "Archive", 7, -1},
+		{"INBOXx", 5, "Archive", 7, -1},
+		{"INBOXx", 6, "Archive", 7, 1},
+		{"a!", 2, "a/z", 3, 1},
+		{"", 0, "a", 1, -1},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int c = list_match_cmp_len(cases[i].a, cases[i].alen, cases[i].b, cases[i].blen);
+		int r = list_match_cmp_len(cases[i].b, cases[i].blen, cases[i].a, cases[i].alen);
+		if ((c > 0) - (c < 0) != cases[i].expected || (r > 0) - (r < 0) != -cases[i].expected) {
+			fprintf(stderr, "\ncase %zu: %d / %d\n", i, c, r);
+			CU_FAIL("wrong order of levels");
+		}
+	}
+}
+
 static const struct unit_test tests[] = {
 	{"literal", test_literal},
 	{"percent", test_percent},
@@ -318,6 +392,8 @@ static const struct unit_test tests[] = {
 	{"trailing_percent", test_trailing_percent},
 	{"long_patterns", test_long_patterns},
 	{"order", test_order},
+	{"set", test_set},
+	{"order_len", test_order_len},
 	{NULL, NULL},
 };
 
