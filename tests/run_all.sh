@@ -27,7 +27,7 @@ for t in "$@"; do
 done
 
 echo "== integration"
-log=$(mktemp /tmp/mailstead-integration.XXXXXX)
+log=$(mktemp)
 python3 tests/integration/run.py 2>&1 | tee "$log"
 line=$(grep '^INTEGRATION-RESULT ' "$log" | tail -n 1)
 rm -f "$log"

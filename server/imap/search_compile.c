@@ -194,7 +194,7 @@ static const struct {
 #define SQL_UID_SET "(mm.uid BETWEEN ?1 AND ?2 AND mm.uid <@ ?3::int8multirange)"
 
 /* Date keys: ?1 is 'YYYY-MM-DD'; a day is [date 00:00 UTC, date+1 00:00 UTC).
- * sent_date may be NULL: coalesce keeps NOT SENTxxx two-valued. */
+ * sent_date may be NULL: coalesce keeps NOT SENTBEFORE (and the other SENT* keys) two-valued. */
 #define DAY_START "(?1::date::timestamp AT TIME ZONE 'UTC')"
 #define DAY_END "((?1::date + 1)::timestamp AT TIME ZONE 'UTC')"
 static const struct {

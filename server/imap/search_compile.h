@@ -32,7 +32,7 @@
  * Dates ignore time and time zone (RFC 3501 §6.4.4) by comparing the UTC
  * calendar date: BEFORE/ON/SINCE use mm.internaldate, SENTBEFORE/SENTON/
  * SENTSINCE m.sent_date (a message without a usable Date: field matches no
- * SENT* key; NOT SENTxxx then matches it). The UTC date may differ by a day
+ * SENT* key; NOT SENTON and the like then match it). The UTC date may differ by a day
  * from the date written in the Date: field of a message sent near
  * midnight in a zone far from UTC: the schema keeps the instant, not the
  * sender's zone.

@@ -727,7 +727,7 @@ const char *db_error_reason(const PGresult *res)
 	}
 	if (strcmp(state, "23505") == 0)
 		return "conflict";
-	/* 23514 check, 23503 foreign key, 23502 not null, 22xxx data exceptions */
+	/* 23514 check, 23503 foreign key, 23502 not null, class 22 data exceptions */
 	if (strcmp(state, "23514") == 0 || strcmp(state, "23503") == 0 ||
 	    strcmp(state, "23502") == 0 || strncmp(state, "22", 2) == 0)
 		return "invalid";

@@ -130,11 +130,11 @@ def children(pid):
 
 
 def process_tree(pid):
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
         out.append(p)
-        todo.extend(children(p))
+        stack.extend(children(p))
     return out
 
 

@@ -869,7 +869,7 @@ class Many(unittest.TestCase):
                 break
             items = parse_fetch(line[line.index(b"("):])
             self.assertEqual(items["BODY[]"], self.msg)
-            self.assertEqual(items["BODY[TEXT]<0>"], b"xxxx")
+            self.assertEqual(items["BODY[TEXT]<0>"], b"x" * 4)
             n += 1
         self.assertEqual(n, self.N)
         c.close()

@@ -669,11 +669,11 @@ class TwoSessions(CountersMixin, unittest.TestCase):
         self.b.close()
 
     def test_flag_change_reaches_other_session(self):
-        self.a.ok(r"STORE 2 +FLAGS.SILENT (\Flagged \Deleted $Todo)")
+        self.a.ok(r"STORE 2 +FLAGS.SILENT (\Flagged \Deleted $Later)")
         seen = wait_untagged(self.b, lambda u: 2 in fetches(u))
         uid, flags = fetches(seen)[2]
         self.assertEqual(uid, self.uids[1])
-        self.assertTrue({r"\Flagged", r"\Deleted", "$Todo"} <= flags, flags)
+        self.assertTrue({r"\Flagged", r"\Deleted", "$Later"} <= flags, flags)
         # B got the messages first: they are \Recent for B, not for A.
         self.assertNotIn(r"\Recent", flags)
         # Reported once.

@@ -21,7 +21,10 @@ static int run(const char *fmt, ...)
 
 int pgtmp_start(struct pgtmp *pg)
 {
-	snprintf(pg->dir, sizeof(pg->dir), "/tmp/mailstead-unit-XXXXXX");
+	/* mkdtemp replaces the six trailing placeholder characters */
+	snprintf(pg->dir, sizeof(pg->dir), "/tmp/mailstead-unit-");
+	memset(pg->dir + strlen(pg->dir), 'X', 6);
+	pg->dir[strlen("/tmp/mailstead-unit-") + 6] = '\0';
 	if (mkdtemp(pg->dir) == NULL || chmod(pg->dir, 0755) < 0)
 		return -1;
 	snprintf(pg->conninfo, sizeof(pg->conninfo), "host=%s/run dbname=mailstead user=mailstead",

@@ -12,13 +12,25 @@
 const char *config_option_name(size_t i);
 
 /* Writes text to a new temporary file; returns its path (static). */
+/* Appends the six placeholder characters mkstemp/mkdtemp replace. */
+static void mkstemp_suffix(char *path, size_t size)
+{
+	size_t len = strlen(path);
+
+	if (len + 7 <= size) {
+		memset(path + len, 'X', 6);
+		path[len + 6] = '\0';
+	}
+}
+
 static const char *write_conf(const char *text)
 {
 	static char path[64];
 	int fd;
 	size_t len = strlen(text);
 
-	snprintf(path, sizeof(path), "/tmp/mailstead-test-conf-XXXXXX");
+	snprintf(path, sizeof(path), "/tmp/mailstead-test-conf-");
+	mkstemp_suffix(path, sizeof(path));
 	fd = mkstemp(path);
 	CU_ASSERT_FATAL(fd >= 0);
 	CU_ASSERT_FATAL(write(fd, text, len) == (ssize_t)len);
