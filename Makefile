@@ -38,11 +38,14 @@ ARCHIVES := $(SERVER_A) $(ADMIND_A) $(CLI_A) $(PROTO_A) $(LIB_A)
 PROGRAMS := $(if $(wildcard server/imapd_main.c),bin/mailstead-imapd) bin/mailstead-admind \
 	bin/mailstead-admin
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+# The benchmark's load and corpus generators (tests/bench/, docs/benchmarks.md).
+BENCH_BINS := $(B)/bench/loadgen $(B)/bench/corpusgen
+BENCH_PKGS := libevent libevent_openssl openssl
 
-.PHONY: all deps run test unit integration fuzz bench clean format install
+.PHONY: all deps run test unit integration fuzz bench bench-compare clean format install
 .DEFAULT_GOAL := all
 
-all: $(PROGRAMS)
+all: $(PROGRAMS) $(BENCH_BINS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -99,8 +102,24 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@sh tests/fuzz/run.sh $(FUZZ_SECONDS)
 
+# Benchmarks (docs/benchmarks.md). `make bench`: Mailstead alone, quick
+# settings (BENCH_ARGS adds options). `make bench-compare`: side by side with
+# a private Dovecot instance (installed from Debian when missing), full sizes.
 bench: all
-	@sh tests/bench/run.sh
+	@sh tests/bench/run.sh $(BENCH_ARGS)
+
+bench-compare: all
+	@sh tests/bench/dovecot_install.sh
+	@sh tests/bench/run.sh --compare $(BENCH_ARGS)
+
+$(B)/bench/loadgen: tests/bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(DEFS) $(shell pkg-config --cflags $(BENCH_PKGS)) $(CFLAGS) -MMD -MP -o $@ $< \
+		$(shell pkg-config --libs $(BENCH_PKGS)) -lm
+
+$(B)/bench/corpusgen: tests/bench/corpusgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(DEFS) $(CFLAGS) -MMD -MP -o $@ $< -lm
 
 # Installation for packagers and operators (docs/operations.md).
 PREFIX  ?= /usr
