@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
@@ -143,4 +144,26 @@ void store_auth_expire(struct db *db)
 
 	if (db_submit(db, &q, 1, ignore_result, "expiring login failures", &err) == NULL)
 		LOG(DEBUG, NULL, "expiring login failures: %s", err);
+}
+
+/* Appends uids (ascending) as two array literals of range bounds: runs of
+ * consecutive UIDs become one range, so a whole mailbox is usually a few
+ * ranges. */
+void store_uid_ranges(const uint32_t *uids, uint32_t n, struct buf *lo, struct buf *hi)
+{
+	const char *sep = "";
+
+	(void)buf_append_str(lo, "{"); /* unlimited buffers: cannot fail */
+	(void)buf_append_str(hi, "{");
+	for (uint32_t i = 0; i < n;) {
+		uint32_t j = i;
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		(void)buf_printf(lo, "%s%u", sep, uids[i]);
+		(void)buf_printf(hi, "%s%u", sep, uids[j]);
+		sep = ",";
+		i = j + 1;
+	}
+	(void)buf_append_str(lo, "}");
+	(void)buf_append_str(hi, "}");
 }

@@ -67,26 +67,6 @@ static const char *get_bytes(const PGresult *q, int row, int col, size_t *len_r)
 	return PQgetvalue(q, row, col);
 }
 
-/* Appends uids (ascending) as two array literals of range bounds. */
-static void uid_ranges(const uint32_t *uids, uint32_t n, struct buf *lo, struct buf *hi)
-{
-	const char *sep = "";
-
-	(void)buf_append_str(lo, "{"); /* unlimited buffers: cannot fail */
-	(void)buf_append_str(hi, "{");
-	for (uint32_t i = 0; i < n;) {
-		uint32_t j = i;
-		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
-			j++;
-		(void)buf_printf(lo, "%s%u", sep, uids[i]);
-		(void)buf_printf(hi, "%s%u", sep, uids[j]);
-		sep = ",";
-		i = j + 1;
-	}
-	(void)buf_append_str(lo, "}");
-	(void)buf_append_str(hi, "}");
-}
-
 /* -- metadata ---------------------------------------------------------------- */
 
 struct fetch_req {
@@ -176,7 +156,7 @@ int store_fetch_messages(struct db *db, const struct store_fetch_req *req, store
 	snprintf(mb, sizeof(mb), "%lld", (long long)req->mailbox_id);
 	buf_init(&lo, 0);
 	buf_init(&hi, 0);
-	uid_ranges(req->uids, req->nuids, &lo, &hi);
+	store_uid_ranges(req->uids, req->nuids, &lo, &hi);
 	vals[0] = acc;
 	vals[1] = mb;
 	vals[2] = lo.data;

@@ -2,9 +2,18 @@
 #ifndef MAILSTEAD_STORE_INTERNAL_H
 #define MAILSTEAD_STORE_INTERNAL_H
 
+#include <stdint.h>
+
 #include "db.h"
 
 #define STORE_MAX_STATEMENTS 256
+
+struct buf;
+
+/* Appends uids (ascending) to lo and hi as two SQL array literals of range
+ * bounds: runs of consecutive UIDs become one range, so a whole mailbox is
+ * usually a few ranges (mail_uids() in schema/0006 expands them). */
+void store_uid_ranges(const uint32_t *uids, uint32_t n, struct buf *lo, struct buf *hi);
 
 /* Statement groups, one per store_*.c file; store.c prepares them all. */
 extern const struct db_statement store_mailbox_statements[];

@@ -28,28 +28,6 @@ const struct db_statement store_messages_statements[] = {
 const unsigned store_messages_nstatements =
 	sizeof(store_messages_statements) / sizeof(store_messages_statements[0]);
 
-/* Appends uids (ascending) as two array literals of range bounds: runs of
- * consecutive UIDs become one range, so a whole mailbox is usually a few
- * ranges. */
-static void uid_ranges(const uint32_t *uids, uint32_t n, struct buf *lo, struct buf *hi)
-{
-	const char *sep = "";
-
-	(void)buf_append_str(lo, "{"); /* unlimited buffers: cannot fail */
-	(void)buf_append_str(hi, "{");
-	for (uint32_t i = 0; i < n;) {
-		uint32_t j = i;
-		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
-			j++;
-		(void)buf_printf(lo, "%s%u", sep, uids[i]);
-		(void)buf_printf(hi, "%s%u", sep, uids[j]);
-		sep = ",";
-		i = j + 1;
-	}
-	(void)buf_append_str(lo, "}");
-	(void)buf_append_str(hi, "}");
-}
-
 /* A text[] literal with every element quoted (keywords may hold ',' or
  * '}'; '"' and '\' are escaped although keyword atoms cannot hold them). */
 static void text_array(struct buf *out, const char *const *v, unsigned n)
@@ -151,7 +129,7 @@ int store_messages_flags(struct db *db, const struct store_flags_req *req, store
 	buf_init(&lo, 0);
 	buf_init(&hi, 0);
 	buf_init(&kw, 0);
-	uid_ranges(req->uids, req->nuids, &lo, &hi);
+	store_uid_ranges(req->uids, req->nuids, &lo, &hi);
 	text_array(&kw, req->keywords, req->nkeywords);
 	vals[0] = acc;
 	vals[1] = mb;
@@ -240,7 +218,7 @@ static int copy_or_move(struct db *db, const char *stmt, int64_t account_id,
 	snprintf(maxmb, sizeof(maxmb), "%u", STORE_MAX_MAILBOX_KEYWORDS);
 	buf_init(&lo, 0);
 	buf_init(&hi, 0);
-	uid_ranges(uids, nuids, &lo, &hi);
+	store_uid_ranges(uids, nuids, &lo, &hi);
 	vals[0] = acc;
 	vals[1] = mb;
 	vals[2] = lo.data;
@@ -328,7 +306,7 @@ int store_messages_expunge(struct db *db, int64_t account_id, int64_t mailbox_id
 	vals[2] = NULL; /* NULL ranges: every \Deleted message */
 	vals[3] = NULL;
 	if (uids != NULL) {
-		uid_ranges(uids, nuids, &lo, &hi);
+		store_uid_ranges(uids, nuids, &lo, &hi);
 		vals[2] = lo.data;
 		vals[3] = hi.data;
 	}
