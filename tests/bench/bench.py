@@ -230,6 +230,10 @@ class Mailstead:
                 "(private cluster, fsync on, default settings)"
                 % (self.args_workers, self.args_db, pg_version()))
 
+    def error_tail(self):
+        text = self.imapd.log_text() if self.imapd else ""
+        return "\n".join(text.splitlines()[-20:])
+
     def check_alive(self):
         if self.imapd and not self.imapd.alive():
             raise RuntimeError("mailstead-imapd died:\n" + self.imapd.log_text()[-3000:])
@@ -397,6 +401,11 @@ class Dovecot:
                 with open(p, errors="replace") as f:
                     out += f.read()[-4000:]
         return out
+
+    def error_tail(self):
+        lines = [l for l in self.log_text().splitlines()
+                 if any(w in l for w in ("Error", "Fatal", "Panic", "Warning"))]
+        return "\n".join(lines[-20:])
 
     def doveadm(self, *args):
         return subprocess.run(["doveadm", "-c", self.conf] + list(args), capture_output=True,
@@ -607,6 +616,10 @@ class Bench:
         sampler.start()
         try:
             res = loadgen(lg_args, timeout, on_ready)
+        except BenchError as e:
+            # The temp dir goes away with the servers: keep the evidence.
+            raise BenchError("%s\n  %s log (last errors):\n%s" % (e, server.name,
+                                                                   server.error_tail()))
         finally:
             acct = sampler.finish()
         server.check_alive()
@@ -777,6 +790,8 @@ def metrics(name, res):
                      (acct[g]["peak_pss_mib"], acct[g]["procs"]), "MiB", "lower"))
     rows.append(("CPU, total", cpu_total(res), "s", "lower"))
     rows.append(("peak PSS MiB, total", mem_total(res), "MiB", "lower"))
+    if res.get("client_cpu_s") is not None:
+        rows.append(("CPU, load generator (same machine)", res["client_cpu_s"], "s", "lower"))
     return rows
 
 
