@@ -157,6 +157,44 @@ int store_mailbox_select(struct db *db, int64_t account_id, const char *name, bo
 	return 0;
 }
 
+/* Rows of the change queries: kind 0 a changed message (uid, modseq,
+ * flags, keywords), kind 1 an expunged UID, kind 2 the mailbox itself.
+ * Fills the malloc'd arrays (the caller frees them) and returns the row of
+ * kind 2, or -1 when there is none. */
+static int parse_change_rows(PGresult *q, struct store_change **changed_r, uint32_t *nchanged_r,
+			     uint32_t **expunged_r, uint32_t *nexpunged_r)
+{
+	int rows = PQntuples(q), meta = -1;
+	struct store_change *changed = NULL;
+	uint32_t *expunged = NULL, nc = 0, ne = 0;
+
+	if (rows > 0) {
+		changed = malloc((size_t)rows * sizeof(*changed));
+		expunged = malloc((size_t)rows * sizeof(*expunged));
+		if (changed == NULL || expunged == NULL)
+			panic("store: out of memory");
+	}
+	for (int i = 0; i < rows; i++) {
+		int kind = atoi(PQgetvalue(q, i, 0));
+		if (kind == 2) {
+			meta = i;
+		} else if (kind == 0) {
+			struct store_change *ch = &changed[nc++];
+			ch->uid = (uint32_t)strtoul(PQgetvalue(q, i, 1), NULL, 10);
+			ch->modseq = strtoull(PQgetvalue(q, i, 2), NULL, 10);
+			ch->flags = (uint32_t)strtoul(PQgetvalue(q, i, 3), NULL, 10);
+			ch->keywords = PQgetvalue(q, i, 4);
+		} else {
+			expunged[ne++] = (uint32_t)strtoul(PQgetvalue(q, i, 1), NULL, 10);
+		}
+	}
+	*changed_r = changed;
+	*nchanged_r = nc;
+	*expunged_r = expunged;
+	*nexpunged_r = ne;
+	return meta;
+}
+
 struct changes_req {
 	store_changes_cb *cb;
 	void *ctx;
@@ -166,10 +204,10 @@ static void changes_done(void *arg, PGresult *const *res, unsigned n, const char
 {
 	struct changes_req *r = arg;
 	struct store_changes c;
-	struct store_change *changed = NULL;
-	uint32_t *expunged = NULL;
+	struct store_change *changed;
+	uint32_t *expunged;
 	PGresult *q;
-	int rows;
+	int meta;
 
 	if (error != NULL || PQresultStatus(res[0]) != PGRES_TUPLES_OK) {
 		r->cb(r->ctx, NULL, error != NULL ? error : db_error_message(res[0]));
@@ -177,35 +215,14 @@ static void changes_done(void *arg, PGresult *const *res, unsigned n, const char
 		return;
 	}
 	q = res[0];
-	rows = PQntuples(q);
 	memset(&c, 0, sizeof(c));
-	if (rows > 0) {
-		changed = malloc((size_t)rows * sizeof(*changed));
-		expunged = malloc((size_t)rows * sizeof(*expunged));
-		if (changed == NULL || expunged == NULL)
-			panic("store: out of memory");
-	}
-	c.gone = true;
-	for (int i = 0; i < rows; i++) {
-		int kind = atoi(PQgetvalue(q, i, 0));
-		uint64_t a = strtoull(PQgetvalue(q, i, 1), NULL, 10);
-		uint64_t b = strtoull(PQgetvalue(q, i, 2), NULL, 10);
-		uint64_t cc = strtoull(PQgetvalue(q, i, 3), NULL, 10);
-		if (kind == 2) {
-			c.gone = false;
-			c.uidnext = (uint32_t)a;
-			c.highestmodseq = b;
-			c.recent_from = (uint32_t)cc;
-			c.recent_claimed = strcmp(PQgetvalue(q, i, 4), "0") != 0;
-		} else if (kind == 0) {
-			struct store_change *ch = &changed[c.nchanged++];
-			ch->uid = (uint32_t)a;
-			ch->modseq = b;
-			ch->flags = (uint32_t)cc;
-			ch->keywords = PQgetvalue(q, i, 4);
-		} else {
-			expunged[c.nexpunged++] = (uint32_t)a;
-		}
+	meta = parse_change_rows(q, &changed, &c.nchanged, &expunged, &c.nexpunged);
+	c.gone = meta < 0;
+	if (meta >= 0) {
+		c.uidnext = (uint32_t)strtoul(PQgetvalue(q, meta, 1), NULL, 10);
+		c.highestmodseq = strtoull(PQgetvalue(q, meta, 2), NULL, 10);
+		c.recent_from = (uint32_t)strtoul(PQgetvalue(q, meta, 3), NULL, 10);
+		c.recent_claimed = strcmp(PQgetvalue(q, meta, 4), "0") != 0;
 	}
 	c.changed = changed;
 	c.expunged = expunged;
@@ -247,10 +264,10 @@ static void since_done(void *arg, PGresult *const *res, unsigned n, const char *
 {
 	struct since_req *r = arg;
 	struct store_since c;
-	struct store_change *changed = NULL;
-	uint32_t *expunged = NULL;
+	struct store_change *changed;
+	uint32_t *expunged;
 	PGresult *q;
-	int rows;
+	int meta;
 
 	if (error != NULL || PQresultStatus(res[0]) != PGRES_TUPLES_OK) {
 		r->cb(r->ctx, NULL, error != NULL ? error : db_error_message(res[0]));
@@ -258,31 +275,10 @@ static void since_done(void *arg, PGresult *const *res, unsigned n, const char *
 		return;
 	}
 	q = res[0];
-	rows = PQntuples(q);
 	memset(&c, 0, sizeof(c));
-	if (rows > 0) {
-		changed = malloc((size_t)rows * sizeof(*changed));
-		expunged = malloc((size_t)rows * sizeof(*expunged));
-		if (changed == NULL || expunged == NULL)
-			panic("store: out of memory");
-	}
-	for (int i = 0; i < rows; i++) {
-		int kind = atoi(PQgetvalue(q, i, 0));
-		uint64_t a = strtoull(PQgetvalue(q, i, 1), NULL, 10);
-		uint64_t b = strtoull(PQgetvalue(q, i, 2), NULL, 10);
-
-		if (kind == 2) {
-			c.horizon = a;
-		} else if (kind == 0) {
-			struct store_change *ch = &changed[c.nchanged++];
-			ch->uid = (uint32_t)a;
-			ch->modseq = b;
-			ch->flags = (uint32_t)strtoul(PQgetvalue(q, i, 3), NULL, 10);
-			ch->keywords = PQgetvalue(q, i, 4);
-		} else {
-			expunged[c.nexpunged++] = (uint32_t)a;
-		}
-	}
+	meta = parse_change_rows(q, &changed, &c.nchanged, &expunged, &c.nexpunged);
+	if (meta >= 0)
+		c.horizon = strtoull(PQgetvalue(q, meta, 1), NULL, 10);
 	c.changed = changed;
 	c.expunged = expunged;
 	r->cb(r->ctx, &c, NULL);
