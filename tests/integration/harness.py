@@ -289,3 +289,85 @@ class AdminClient:
             req["params"] = params
         self.send_raw(json.dumps(req).encode() + b"\n")
         return self.read_line()
+
+
+class RawImap:
+    """A line-level IMAP client for what imaplib cannot say or show: every
+    untagged line a command brings, exact tagged texts, literals.
+
+    cmd() takes str parts (joined by spaces) and bytes parts, which are
+    sent as synchronizing literals; it returns (untagged lines, tagged text
+    after the tag), decoded as UTF-8 (invalid bytes replaced)."""
+
+    def __init__(self, port, addr=None, password=None, select=None, examine=None,
+                 timeout=30):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.timeout = timeout
+        self.buf = b""
+        self.n = 0
+        self.select_lines = None
+        self.greeting = self.line()
+        if addr:
+            self.ok('LOGIN %s "%s"' % (addr, password))
+        if select:
+            self.select_lines = self.ok("SELECT " + select)[0]
+        if examine:
+            self.select_lines = self.ok("EXAMINE " + examine)[0]
+
+    def line(self, timeout=None):
+        self.sock.settimeout(timeout or self.timeout)
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise EOFError("connection closed; buffered %r" % self.buf[:200])
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def tag(self):
+        self.n += 1
+        return "t%d" % self.n
+
+    def until_tagged(self, tag):
+        untagged = []
+        while True:
+            line = self.line().decode("utf-8", "replace")
+            if line.startswith(tag + " "):
+                return untagged, line[len(tag) + 1:]
+            untagged.append(line)
+
+    def cmd(self, *parts):
+        tag = self.tag()
+        out = tag.encode()
+        for p in parts:
+            out += b" "
+            if isinstance(p, bytes):
+                self.sock.sendall(out + b"{%d}\r\n" % len(p))
+                cont = self.line()
+                if not cont.startswith(b"+"):
+                    raise AssertionError("no continuation: %r" % cont)
+                out = p
+            else:
+                out += p.encode()
+        self.sock.sendall(out + b"\r\n")
+        return self.until_tagged(tag)
+
+    def expect(self, status, *parts):
+        untagged, tagged = self.cmd(*parts)
+        if not tagged.startswith(status):
+            raise AssertionError("%r -> %s, expected %s (%r)" % (parts, tagged, status, untagged))
+        return untagged, tagged
+
+    def ok(self, *parts):
+        return self.expect("OK", *parts)
+
+    def bad(self, *parts):
+        return self.expect("BAD", *parts)
+
+    def close(self, logout=False):
+        if logout:
+            try:
+                self.cmd("LOGOUT")
+            except (OSError, EOFError):
+                pass
+        self.sock.close()

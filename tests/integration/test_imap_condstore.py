@@ -10,11 +10,10 @@ lines)."""
 import imaplib
 import itertools
 import re
-import socket
 import time
 import unittest
 
-from harness import Instance
+from harness import Instance, RawImap
 
 PASSWORD = "condstore test 1"
 MAX_MODSEQ = 9223372036854775807
@@ -95,57 +94,14 @@ def imap(addr):
     return c
 
 
-class Raw:
-    """A line-level IMAP client: every untagged line a command brings."""
+class Raw(RawImap):
+    """harness.RawImap on this module's instance; close() logs out."""
 
     def __init__(self, addr=None):
-        self.sock = socket.create_connection(("127.0.0.1", inst.imap_port), timeout=15)
-        self.buf = b""
-        self.n = 0
-        self.greeting = self.line()
-        if addr:
-            self.ok('LOGIN %s "%s"' % (addr, PASSWORD))
-
-    def line(self, timeout=15):
-        self.sock.settimeout(timeout)
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed; buffered %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def cmd(self, text):
-        """Sends one command; returns (untagged lines, tagged line) as str."""
-        self.n += 1
-        tag = "t%d" % self.n
-        self.sock.sendall(("%s %s\r\n" % (tag, text)).encode())
-        untagged = []
-        while True:
-            line = self.line().decode()
-            if line.startswith(tag + " "):
-                return untagged, line[len(tag) + 1:]
-            untagged.append(line)
-
-    def ok(self, text):
-        untagged, tagged = self.cmd(text)
-        if not tagged.startswith("OK"):
-            raise AssertionError("%s -> %s (%r)" % (text, tagged, untagged))
-        return untagged, tagged
-
-    def bad(self, text):
-        untagged, tagged = self.cmd(text)
-        if not tagged.startswith("BAD"):
-            raise AssertionError("%s -> %s, expected BAD" % (text, tagged))
-        return untagged, tagged
+        super().__init__(inst.imap_port, addr, PASSWORD, timeout=15)
 
     def close(self):
-        try:
-            self.cmd("LOGOUT")
-        except (OSError, EOFError):
-            pass
-        self.sock.close()
+        super().close(logout=True)
 
 
 FETCH_RE = re.compile(r"^\* (\d+) FETCH \((.*)\)$")

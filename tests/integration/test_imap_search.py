@@ -13,10 +13,9 @@ import itertools
 import json
 import os
 import re
-import socket
 import unittest
 
-from harness import Instance
+from harness import Instance, RawImap
 
 PASSWORD = "search test 1"
 CORPUS = "/work/shared/mime-corpus"
@@ -109,60 +108,11 @@ def delete_message(acc, mailbox, uid):
               " AND uid = %d" % (acc, mailbox_id(acc, mailbox), uid))
 
 
-class Raw:
-    """A line-level IMAP client. Arguments given as bytes are sent as
-    synchronizing literals."""
+class Raw(RawImap):
+    """harness.RawImap on this module's instance, plus search()."""
 
     def __init__(self, addr=None, select=None, examine=None):
-        self.sock = socket.create_connection(("127.0.0.1", inst.imap_port), timeout=30)
-        self.buf = b""
-        self.n = 0
-        self.greeting = self.line()
-        if addr:
-            self.ok('LOGIN %s "%s"' % (addr, PASSWORD))
-        if select:
-            self.ok("SELECT " + select)
-        if examine:
-            self.ok("EXAMINE " + examine)
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise EOFError("connection closed; buffered %r" % self.buf[:200])
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def cmd(self, *parts):
-        """Sends one command built of str parts (joined by spaces) and
-        bytes literals; returns (untagged lines, tagged text) as str."""
-        self.n += 1
-        tag = "t%d" % self.n
-        out = tag.encode()
-        for p in parts:
-            out += b" "
-            if isinstance(p, bytes):
-                self.sock.sendall(out + b"{%d}\r\n" % len(p))
-                cont = self.line()
-                if not cont.startswith(b"+"):
-                    raise AssertionError("no continuation: %r" % cont)
-                out = p
-            else:
-                out += p.encode()
-        self.sock.sendall(out + b"\r\n")
-        untagged = []
-        while True:
-            line = self.line().decode("utf-8", "replace")
-            if line.startswith(tag + " "):
-                return untagged, line[len(tag) + 1:]
-            untagged.append(line)
-
-    def ok(self, *parts):
-        untagged, tagged = self.cmd(*parts)
-        if not tagged.startswith("OK"):
-            raise AssertionError("%r -> %s (%r)" % (parts, tagged, untagged))
-        return untagged, tagged
+        super().__init__(inst.imap_port, addr, PASSWORD, select, examine)
 
     def search(self, *parts, uid=False):
         """Runs [UID] SEARCH; returns the numbers of its one * SEARCH line."""
@@ -174,9 +124,6 @@ class Raw:
         if nums != sorted(nums) or len(set(nums)) != len(nums):
             raise AssertionError("%r: not ascending: %r" % (parts, nums))
         return nums
-
-    def close(self):
-        self.sock.close()
 
 
 # -- the fixture mailbox -------------------------------------------------------------

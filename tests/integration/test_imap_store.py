@@ -7,11 +7,10 @@ exact untagged lines matter."""
 import imaplib
 import itertools
 import re
-import socket
 import time
 import unittest
 
-from harness import Instance
+from harness import Instance, RawImap
 
 PASSWORD = "store test 1"
 inst = None
@@ -93,50 +92,11 @@ def highestmodseq(acc, mailbox):
                   % (acc, mailbox)))
 
 
-class Raw:
-    """A line-level IMAP client: every untagged line a command brings."""
+class Raw(RawImap):
+    """harness.RawImap on this module's instance."""
 
     def __init__(self, addr=None, select=None, examine=None):
-        self.sock = socket.create_connection(("127.0.0.1", inst.imap_port), timeout=15)
-        self.buf = b""
-        self.n = 0
-        self.greeting = self.line()
-        if addr:
-            self.ok('LOGIN %s "%s"' % (addr, PASSWORD))
-        if select:
-            self.select_lines = self.ok("SELECT " + select)[0]
-        if examine:
-            self.select_lines = self.ok("EXAMINE " + examine)[0]
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed; buffered %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def cmd(self, text):
-        """Sends one command; returns (untagged lines, tagged line) as str."""
-        self.n += 1
-        tag = "t%d" % self.n
-        self.sock.sendall(("%s %s\r\n" % (tag, text)).encode())
-        untagged = []
-        while True:
-            line = self.line().decode()
-            if line.startswith(tag + " "):
-                return untagged, line[len(tag) + 1:]
-            untagged.append(line)
-
-    def ok(self, text):
-        untagged, tagged = self.cmd(text)
-        if not tagged.startswith("OK"):
-            raise AssertionError("%s -> %s (%r)" % (text, tagged, untagged))
-        return untagged, tagged
-
-    def close(self):
-        self.sock.close()
+        super().__init__(inst.imap_port, addr, PASSWORD, select, examine, timeout=15)
 
 
 FETCH_RE = re.compile(r"^\* (\d+) FETCH \((?:UID (\d+) )?FLAGS \(([^)]*)\)\)$")

@@ -12,11 +12,10 @@ MULTIAPPEND may carry 4 x 64K + 64K of literals) and max_nonsync_literal =
 import imaplib
 import itertools
 import re
-import socket
 import time
 import unittest
 
-from harness import Instance
+from harness import Instance, RawImap
 
 PASSWORD = "uidplus test 1"
 MAX_MESSAGE = 65536
@@ -165,54 +164,12 @@ def expunges(untagged):
     return [int(l.split()[1]) for l in untagged if re.match(r"^\* \d+ EXPUNGE$", l)]
 
 
-class Raw:
-    """A line-level IMAP client; literals are sent with the synchronizing
-    handshake (or as {n+})."""
+class Raw(RawImap):
+    """harness.RawImap on this module's instance, plus append() of
+    several messages with or without synchronizing literals."""
 
     def __init__(self, addr=None, select=None, examine=None):
-        self.sock = socket.create_connection(("127.0.0.1", inst.imap_port), timeout=30)
-        self.buf = b""
-        self.n = 0
-        self.greeting = self.line()
-        if addr:
-            self.ok('LOGIN %s "%s"' % (addr, PASSWORD))
-        if select:
-            self.select_lines = self.ok("SELECT " + select)[0]
-        if examine:
-            self.select_lines = self.ok("EXAMINE " + examine)[0]
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed; buffered %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def tag(self):
-        self.n += 1
-        return "t%d" % self.n
-
-    def until_tagged(self, tag):
-        untagged = []
-        while True:
-            line = self.line().decode("latin-1")
-            if line.startswith(tag + " "):
-                return untagged, line[len(tag) + 1:]
-            untagged.append(line)
-
-    def cmd(self, text):
-        """Sends one command; returns (untagged lines, tagged line) as str."""
-        tag = self.tag()
-        self.sock.sendall(("%s %s\r\n" % (tag, text)).encode())
-        return self.until_tagged(tag)
-
-    def ok(self, text):
-        untagged, tagged = self.cmd(text)
-        if not tagged.startswith("OK"):
-            raise AssertionError("%s -> %s (%r)" % (text, tagged, untagged))
-        return untagged, tagged
+        super().__init__(inst.imap_port, addr, PASSWORD, select, examine)
 
     def append(self, mailbox, msgs, nonsync=False):
         """APPEND (MULTIAPPEND when several) of msgs, each bytes or a tuple
@@ -246,9 +203,6 @@ class Raw:
         self.sock.sendall(out + b"\r\n")
         untagged, tagged = self.until_tagged(tag)
         return untagged, tagged, conts
-
-    def close(self):
-        self.sock.close()
 
 
 def wait_untagged(client, pred, timeout=10):
