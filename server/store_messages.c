@@ -16,6 +16,12 @@ const struct db_statement store_messages_statements[] = {
 	 "SELECT r_uid, r_flags, r_keywords, r_modseq, r_report, r_failed FROM mail_store_flags_cond("
 	 "$1::bigint, $2::bigint, $3::bigint[], $4::bigint[], $5::integer, $6::integer,"
 	 " $7::text[], $8::bigint, $9::integer, $10::integer, $11::bigint)"},
+	/* Without UNCHANGEDSINCE: the same rows without the wrapper's extra
+	 * PL/pgSQL call and copy of every row. */
+	{"messages_store_flags_plain",
+	 "SELECT r_uid, r_flags, r_keywords, r_modseq, r_report, false FROM mail_store_flags("
+	 "$1::bigint, $2::bigint, $3::bigint[], $4::bigint[], $5::integer, $6::integer,"
+	 " $7::text[], $8::bigint, $9::integer, $10::integer)"},
 	{"messages_copy",
 	 "SELECT r_src_uid, r_dst_uid, r_dst_mailbox, r_dst_uidvalidity FROM mail_copy("
 	 "$1::bigint, $2::bigint, $3::bigint[], $4::bigint[], $5::text, $6::integer)"},
@@ -141,7 +147,11 @@ int store_messages_flags(struct db *db, const struct store_flags_req *req, store
 	vals[7] = since;
 	vals[8] = maxmsg;
 	vals[9] = maxmb;
-	vals[10] = req->has_unchangedsince ? unch : NULL; /* NULL: unconditional */
+	vals[10] = unch;
+	if (!req->has_unchangedsince) {
+		q.stmt = "messages_store_flags_plain";
+		q.nparams = 10;
+	}
 	r = malloc(sizeof(*r));
 	if (r == NULL)
 		panic("store: out of memory");
