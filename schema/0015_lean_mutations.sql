@@ -222,7 +222,7 @@ BEGIN
 	IF got IS DISTINCT FROM ms THEN
 		RAISE EXCEPTION 'modseq moved under a locked mailbox';
 	END IF;
-	RETURN QUERY SELECT g.uid FROM unnest(gone) AS g(uid);
+	RETURN QUERY SELECT g.uid FROM unnest(gone) WITH ORDINALITY AS g(uid, i) ORDER BY g.i;
 END $$;
 
 -- FETCH's implicit \Seen (RFC 3501 §6.4.5): see 0005 for the contract.
