@@ -12,11 +12,18 @@
 /* -- statements ------------------------------------------------------------ */
 
 static const struct db_statement auth_statements[] = {
+	/* The failure counts as mail_auth_failures() (schema/0008) computes
+	 * them, written out: that SQL function cannot be inlined and was
+	 * planned at each of its two calls per LOGIN. */
 	{"auth_lookup",
 	 "SELECT a.account_id, ad.address, a.password_hash, "
 	 "       a.status = 'active' AND d.status = 'active', "
-	 "       mail_auth_failures('ip:' || $2), mail_auth_failures('user:' || $1), a.domain_id "
+	 "       coalesce(fi.failures, 0), coalesce(fu.failures, 0), a.domain_id "
 	 "FROM (VALUES (1)) v "
+	 "LEFT JOIN auth_failures fi ON fi.key = 'ip:' || $2 "
+	 "  AND fi.window_start >= now() - interval '1 minute' "
+	 "LEFT JOIN auth_failures fu ON fu.key = 'user:' || $1 "
+	 "  AND fu.window_start >= now() - interval '1 minute' "
 	 "LEFT JOIN addresses ad ON ad.address = $1 AND ad.account_id IS NOT NULL "
 	 "LEFT JOIN accounts a ON a.account_id = ad.account_id "
 	 "LEFT JOIN domains d ON d.domain_id = a.domain_id"},

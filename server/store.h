@@ -93,6 +93,17 @@ struct store_changes {
 
 typedef void store_changes_cb(void *ctx, const struct store_changes *c, const char *error);
 
+/* The same question asked inside a mutation's own request (STORE, EXPUNGE,
+ * APPEND take one): a statement after the mutation's, in its transaction,
+ * so it sees the mutation and everything committed before it, at no extra
+ * round trip. The answer reaches the mutation's callback as a
+ * store_changes, or NULL when the request failed. */
+struct store_sync {
+	int64_t mailbox_id;
+	uint64_t since_modseq;
+	bool claim_recent;
+};
+
 /* What changed in a mailbox since modseq (one snapshot). With claim_recent
  * the messages new since the last claim become \Recent for the caller. */
 int store_mailbox_changes(struct db *db, int64_t account_id, int64_t mailbox_id,

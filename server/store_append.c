@@ -43,6 +43,9 @@ static void append_done(void *arg, PGresult *const *res, unsigned n, const char 
 {
 	struct append_req *r = arg;
 	struct store_append_result out;
+	struct store_changes changes;
+	struct store_change *changed = NULL;
+	uint32_t *expunged = NULL;
 	PGresult *q;
 
 	if (error != NULL) {
@@ -59,7 +62,11 @@ static void append_done(void *arg, PGresult *const *res, unsigned n, const char 
 		out.first_uid = (uint32_t)strtoul(PQgetvalue(q, 0, 2), NULL, 10);
 		out.count = (unsigned)strtoul(PQgetvalue(q, 0, 3), NULL, 10);
 		out.mailbox_keywords = PQgetisnull(q, 0, 4) ? NULL : PQgetvalue(q, 0, 4);
+		if (n > 1 && store_sync_parse(res[1], &changes, &changed, &expunged) == 0)
+			out.changes = &changes;
 		r->cb(r->ctx, &out, NULL, NULL);
+		free(changed);
+		free(expunged);
 	}
 	free(r);
 }
@@ -202,7 +209,8 @@ int store_append(struct db *db, const struct store_append_req *req, store_append
 	char acc[24], maxkw[16];
 	const char *vals[APPEND_NPARAMS];
 	int lens[APPEND_NPARAMS], fmts[APPEND_NPARAMS];
-	struct db_query q = {"append_batch", APPEND_NPARAMS, vals, lens, fmts, 0};
+	struct db_query q[2] = {{"append_batch", APPEND_NPARAMS, vals, lens, fmts, 0}};
+	struct store_sync_query sq;
 	struct buf a[A_COUNT], kw;
 	unsigned nchunks = 0;
 	struct append_req *r;
@@ -241,7 +249,10 @@ int store_append(struct db *db, const struct store_append_req *req, store_append
 			panic("store: out of memory");
 		r->cb = cb;
 		r->ctx = ctx;
-		if (db_submit(db, &q, 1, append_done, r, error_r) == NULL) { /* copies the values */
+		if (req->sync != NULL)
+			store_sync_query(&sq, req->account_id, req->sync, &q[1]);
+		/* copies the values */
+		if (db_submit(db, q, req->sync != NULL ? 2 : 1, append_done, r, error_r) == NULL) {
 			free(r);
 			ret = -1;
 		}

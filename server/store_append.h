@@ -14,6 +14,8 @@
 
 struct db;
 struct message_ingest;
+struct store_changes;
+struct store_sync;
 
 /* Failure reasons (db_error_reason of the SQLSTATE); NULL = internal. */
 #define STORE_APPEND_NOT_FOUND  "not_found"  /* no such mailbox */
@@ -37,6 +39,9 @@ struct store_append_req {
 	const struct store_append_msg *msgs;
 	unsigned nmsgs; /* >= 1 */
 	unsigned max_mailbox_keywords;
+	/* Also read what changed in this mailbox, in the same transaction
+	 * after the append (store.h), or NULL. */
+	const struct store_sync *sync;
 };
 
 struct store_append_result {
@@ -49,6 +54,8 @@ struct store_append_result {
 	/* The mailbox's whole keyword list (space-separated) when this append
 	 * added keywords to it, else NULL. */
 	const char *mailbox_keywords;
+	/* The answer to req->sync, or NULL (not asked, or unreadable). */
+	const struct store_changes *changes;
 };
 
 /* r is NULL on failure: reason (STORE_APPEND_*, or NULL) and error (for

@@ -15,6 +15,25 @@ struct buf;
  * usually a few ranges (mail_uids() in schema/0006 expands them). */
 void store_uid_ranges(const uint32_t *uids, uint32_t n, struct buf *lo, struct buf *hi);
 
+struct store_sync;
+struct store_changes;
+struct store_change;
+
+/* The mailbox_changes statement of a store_sync, for a request that
+ * carries it after its own statements; q points into a. */
+struct store_sync_query {
+	char acc[24], mb[24], ms[24];
+	const char *vals[4];
+};
+void store_sync_query(struct store_sync_query *a, int64_t account_id, const struct store_sync *sync,
+		      struct db_query *q);
+
+/* Parses a mailbox_changes result into c. Returns 0 (the caller frees
+ * *changed_r and *expunged_r after using c), or -1 when res is not a
+ * usable result (failed, aborted). */
+int store_sync_parse(PGresult *res, struct store_changes *c, struct store_change **changed_r,
+		     uint32_t **expunged_r);
+
 /* Statement groups, one per store_*.c file; store.c prepares them all. */
 extern const struct db_statement store_mailbox_statements[];
 extern const unsigned store_mailbox_nstatements;

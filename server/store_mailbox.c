@@ -200,32 +200,57 @@ struct changes_req {
 	void *ctx;
 };
 
+int store_sync_parse(PGresult *q, struct store_changes *c, struct store_change **changed_r,
+		     uint32_t **expunged_r)
+{
+	int meta;
+
+	*changed_r = NULL;
+	*expunged_r = NULL;
+	if (q == NULL || PQresultStatus(q) != PGRES_TUPLES_OK)
+		return -1;
+	memset(c, 0, sizeof(*c));
+	meta = parse_change_rows(q, changed_r, &c->nchanged, expunged_r, &c->nexpunged);
+	c->gone = meta < 0;
+	if (meta >= 0) {
+		c->uidnext = (uint32_t)strtoul(PQgetvalue(q, meta, 1), NULL, 10);
+		c->highestmodseq = strtoull(PQgetvalue(q, meta, 2), NULL, 10);
+		c->recent_from = (uint32_t)strtoul(PQgetvalue(q, meta, 3), NULL, 10);
+		c->recent_claimed = strcmp(PQgetvalue(q, meta, 4), "0") != 0;
+	}
+	c->changed = *changed_r;
+	c->expunged = *expunged_r;
+	return 0;
+}
+
+void store_sync_query(struct store_sync_query *a, int64_t account_id, const struct store_sync *sync,
+		      struct db_query *q)
+{
+	snprintf(a->acc, sizeof(a->acc), "%lld", (long long)account_id);
+	snprintf(a->mb, sizeof(a->mb), "%lld", (long long)sync->mailbox_id);
+	snprintf(a->ms, sizeof(a->ms), "%llu", (unsigned long long)sync->since_modseq);
+	a->vals[0] = a->acc;
+	a->vals[1] = a->mb;
+	a->vals[2] = a->ms;
+	a->vals[3] = sync->claim_recent ? "t" : "f";
+	memset(q, 0, sizeof(*q));
+	q->stmt = "mailbox_changes";
+	q->nparams = 4;
+	q->values = a->vals;
+}
+
 static void changes_done(void *arg, PGresult *const *res, unsigned n, const char *error)
 {
 	struct changes_req *r = arg;
 	struct store_changes c;
 	struct store_change *changed;
 	uint32_t *expunged;
-	PGresult *q;
-	int meta;
 
-	if (error != NULL || PQresultStatus(res[0]) != PGRES_TUPLES_OK) {
+	if (error != NULL || store_sync_parse(res[0], &c, &changed, &expunged) < 0) {
 		r->cb(r->ctx, NULL, error != NULL ? error : db_error_message(res[0]));
 		free(r);
 		return;
 	}
-	q = res[0];
-	memset(&c, 0, sizeof(c));
-	meta = parse_change_rows(q, &changed, &c.nchanged, &expunged, &c.nexpunged);
-	c.gone = meta < 0;
-	if (meta >= 0) {
-		c.uidnext = (uint32_t)strtoul(PQgetvalue(q, meta, 1), NULL, 10);
-		c.highestmodseq = strtoull(PQgetvalue(q, meta, 2), NULL, 10);
-		c.recent_from = (uint32_t)strtoul(PQgetvalue(q, meta, 3), NULL, 10);
-		c.recent_claimed = strcmp(PQgetvalue(q, meta, 4), "0") != 0;
-	}
-	c.changed = changed;
-	c.expunged = expunged;
 	r->cb(r->ctx, &c, NULL);
 	free(changed);
 	free(expunged);
@@ -237,15 +262,13 @@ int store_mailbox_changes(struct db *db, int64_t account_id, int64_t mailbox_id,
 			  const char **error_r)
 {
 	struct changes_req *r = malloc(sizeof(*r));
-	char acc[24], mb[24], ms[24];
-	const char *vals[4] = {acc, mb, ms, claim_recent ? "t" : "f"};
-	struct db_query q = {"mailbox_changes", 4, vals, NULL, NULL, 0};
+	struct store_sync sync = {mailbox_id, since_modseq, claim_recent};
+	struct store_sync_query a;
+	struct db_query q;
 
 	if (r == NULL)
 		panic("store: out of memory");
-	snprintf(acc, sizeof(acc), "%lld", (long long)account_id);
-	snprintf(mb, sizeof(mb), "%lld", (long long)mailbox_id);
-	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)since_modseq);
+	store_sync_query(&a, account_id, &sync, &q);
 	r->cb = cb;
 	r->ctx = ctx;
 	if (db_submit(db, &q, 1, changes_done, r, error_r) == NULL) {

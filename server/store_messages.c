@@ -16,6 +16,12 @@ const struct db_statement store_messages_statements[] = {
 	 "SELECT r_uid, r_flags, r_keywords, r_modseq, r_report, r_failed FROM mail_store_flags_cond("
 	 "$1::bigint, $2::bigint, $3::bigint[], $4::bigint[], $5::integer, $6::integer,"
 	 " $7::text[], $8::bigint, $9::integer, $10::integer, $11::bigint)"},
+	/* Without UNCHANGEDSINCE: the same rows without the wrapper's extra
+	 * PL/pgSQL call and copy of every row. */
+	{"messages_store_flags_plain",
+	 "SELECT r_uid, r_flags, r_keywords, r_modseq, r_report, false FROM mail_store_flags("
+	 "$1::bigint, $2::bigint, $3::bigint[], $4::bigint[], $5::integer, $6::integer,"
+	 " $7::text[], $8::bigint, $9::integer, $10::integer)"},
 	{"messages_copy",
 	 "SELECT r_src_uid, r_dst_uid, r_dst_mailbox, r_dst_uidvalidity FROM mail_copy("
 	 "$1::bigint, $2::bigint, $3::bigint[], $4::bigint[], $5::text, $6::integer)"},
@@ -67,6 +73,9 @@ static void flags_done(void *arg, PGresult *const *res, unsigned n, const char *
 	struct flags_req *r = arg;
 	struct store_flags_result out;
 	struct store_flags_row *rows = NULL;
+	struct store_changes changes;
+	struct store_change *changed = NULL;
+	uint32_t *expunged = NULL;
 	const char *reason;
 	PGresult *q;
 	int nt;
@@ -103,7 +112,11 @@ static void flags_done(void *arg, PGresult *const *res, unsigned n, const char *
 	}
 	out.rows = rows;
 	out.nrows = (uint32_t)(nt - 1);
+	if (n > 1 && store_sync_parse(res[1], &changes, &changed, &expunged) == 0)
+		out.changes = &changes;
 	r->cb(r->ctx, &out, NULL, NULL);
+	free(changed);
+	free(expunged);
 	free(rows);
 	free(r);
 }
@@ -115,7 +128,9 @@ int store_messages_flags(struct db *db, const struct store_flags_req *req, store
 	char acc[24], mb[24], mode[8], flags[16], since[24], maxmsg[16], maxmb[16], unch[24];
 	struct buf lo, hi, kw;
 	const char *vals[11];
-	struct db_query q = {"messages_store_flags", 11, vals, NULL, NULL, 0};
+	struct db_query qs[2] = {{"messages_store_flags", 11, vals, NULL, NULL, 0}};
+	struct db_query *q = &qs[0];
+	struct store_sync_query sq;
 	int ret = 0;
 
 	snprintf(acc, sizeof(acc), "%lld", (long long)req->account_id);
@@ -141,13 +156,20 @@ int store_messages_flags(struct db *db, const struct store_flags_req *req, store
 	vals[7] = since;
 	vals[8] = maxmsg;
 	vals[9] = maxmb;
-	vals[10] = req->has_unchangedsince ? unch : NULL; /* NULL: unconditional */
+	vals[10] = unch;
+	if (!req->has_unchangedsince) {
+		q->stmt = "messages_store_flags_plain";
+		q->nparams = 10;
+	}
+	if (req->sync != NULL)
+		store_sync_query(&sq, req->account_id, req->sync, &qs[1]);
 	r = malloc(sizeof(*r));
 	if (r == NULL)
 		panic("store: out of memory");
 	r->cb = cb;
 	r->ctx = ctx;
-	if (db_submit(db, &q, 1, flags_done, r, error_r) == NULL) { /* copies the values */
+	/* copies the values */
+	if (db_submit(db, qs, req->sync != NULL ? 2 : 1, flags_done, r, error_r) == NULL) {
 		free(r);
 		ret = -1;
 	}
@@ -266,12 +288,15 @@ static void expunge_done(void *arg, PGresult *const *res, unsigned n, const char
 {
 	struct expunge_req *r = arg;
 	uint32_t *uids = NULL;
+	struct store_changes changes, *cp = NULL;
+	struct store_change *changed = NULL;
+	uint32_t *expunged = NULL;
 	const char *reason;
 	int nt;
 
 	if (error != NULL || PQresultStatus(res[0]) != PGRES_TUPLES_OK) {
 		error = request_error(res, error, &reason);
-		r->cb(r->ctx, NULL, 0, reason, error);
+		r->cb(r->ctx, NULL, 0, NULL, reason, error);
 		free(r);
 		return;
 	}
@@ -281,20 +306,25 @@ static void expunge_done(void *arg, PGresult *const *res, unsigned n, const char
 		panic("store: out of memory");
 	for (int i = 0; i < nt; i++)
 		uids[i] = (uint32_t)strtoul(PQgetvalue(res[0], i, 0), NULL, 10);
-	r->cb(r->ctx, uids, (uint32_t)nt, NULL, NULL);
+	if (n > 1 && store_sync_parse(res[1], &changes, &changed, &expunged) == 0)
+		cp = &changes;
+	r->cb(r->ctx, uids, (uint32_t)nt, cp, NULL, NULL);
+	free(changed);
+	free(expunged);
 	free(uids);
 	free(r);
 }
 
 int store_messages_expunge(struct db *db, int64_t account_id, int64_t mailbox_id,
-			   const uint32_t *uids, uint32_t nuids, store_expunge_cb *cb, void *ctx,
-			   const char **error_r)
+			   const uint32_t *uids, uint32_t nuids, const struct store_sync *sync,
+			   store_expunge_cb *cb, void *ctx, const char **error_r)
 {
 	struct expunge_req *r;
 	char acc[24], mb[24];
 	struct buf lo, hi;
 	const char *vals[4];
-	struct db_query q = {"messages_expunge", 4, vals, NULL, NULL, 0};
+	struct db_query q[2] = {{"messages_expunge", 4, vals, NULL, NULL, 0}};
+	struct store_sync_query sq;
 	int ret = 0;
 
 	snprintf(acc, sizeof(acc), "%lld", (long long)account_id);
@@ -315,7 +345,9 @@ int store_messages_expunge(struct db *db, int64_t account_id, int64_t mailbox_id
 		panic("store: out of memory");
 	r->cb = cb;
 	r->ctx = ctx;
-	if (db_submit(db, &q, 1, expunge_done, r, error_r) == NULL) {
+	if (sync != NULL)
+		store_sync_query(&sq, account_id, sync, &q[1]);
+	if (db_submit(db, q, sync != NULL ? 2 : 1, expunge_done, r, error_r) == NULL) {
 		free(r);
 		ret = -1;
 	}

@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 struct db;
+struct store_changes;
+struct store_sync;
 
 /* Keywords one mailbox may list (its FLAGS response stays bounded). */
 #define STORE_MAX_MAILBOX_KEYWORDS 256
@@ -53,6 +55,8 @@ struct store_flags_result {
 	 * then those that failed the UNCHANGEDSINCE test (ascending uid). */
 	const struct store_flags_row *rows;
 	uint32_t nrows;
+	/* The answer to req->sync, or NULL (not asked, or unreadable). */
+	const struct store_changes *changes;
 };
 
 /* r is NULL on failure: reason (STORE_REASON_*, or NULL) and error (for the
@@ -74,6 +78,9 @@ struct store_flags_req {
 	 * most this are changed (with has_unchangedsince). */
 	bool has_unchangedsince;
 	uint64_t unchangedsince;
+	/* Also read what changed in the mailbox, in the same transaction
+	 * after the change (store.h), or NULL. */
+	const struct store_sync *sync;
 };
 
 /* Changes flags and keywords of the messages (RFC 3501 §6.4.6). Reasons:
@@ -111,14 +118,18 @@ int store_messages_move(struct db *db, int64_t account_id, int64_t src_mailbox_i
 			const uint32_t *uids, uint32_t nuids, const char *dst_name,
 			store_copy_cb *cb, void *ctx, const char **error_r);
 
-/* uids: the expunged UIDs, ascending (n may be 0); NULL on failure. */
-typedef void store_expunge_cb(void *ctx, const uint32_t *uids, uint32_t n, const char *reason,
+/* uids: the expunged UIDs, ascending (n may be 0); NULL on failure.
+ * changes: the answer to the sync asked for, or NULL. */
+typedef void store_expunge_cb(void *ctx, const uint32_t *uids, uint32_t n,
+			      const struct store_changes *changes, const char *reason,
 			      const char *error);
 
 /* Expunges the \Deleted messages of the mailbox (RFC 3501 §6.4.3); with
- * uids != NULL only those among them (UID EXPUNGE). Reasons: not_found. */
+ * uids != NULL only those among them (UID EXPUNGE). With sync (or NULL)
+ * also reads what changed, after the expunge in its transaction (store.h).
+ * Reasons: not_found. */
 int store_messages_expunge(struct db *db, int64_t account_id, int64_t mailbox_id,
-			   const uint32_t *uids, uint32_t nuids, store_expunge_cb *cb, void *ctx,
-			   const char **error_r);
+			   const uint32_t *uids, uint32_t nuids, const struct store_sync *sync,
+			   store_expunge_cb *cb, void *ctx, const char **error_r);
 
 #endif

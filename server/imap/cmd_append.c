@@ -192,6 +192,9 @@ static void append_done(void *ctx, const struct store_append_result *r, const ch
 		}
 		buf_free(&b);
 	}
+	/* What changed in the selected mailbox (this append included), read
+	 * in the append's own transaction. */
+	mailbox_view_sync_apply(s, cmd, r->changes);
 	/* RFC 4315 §3: the UIDs the messages got, in the order sent (one
 	 * range for a MULTIAPPEND: they are consecutive). */
 	if (r->count > 1)
@@ -209,6 +212,7 @@ static void append_store(struct append_ctx *x)
 	struct imap_session *s = cmd->s;
 	struct store_append_msg *msgs;
 	struct store_append_req req;
+	struct store_sync sync;
 	const char *err;
 	int ret;
 
@@ -245,6 +249,13 @@ static void append_store(struct append_ctx *x)
 	req.msgs = msgs;
 	req.nmsgs = x->n;
 	req.max_mailbox_keywords = APPEND_MAX_MAILBOX_KEYWORDS;
+	/* Into the selected mailbox: the pre-reply sync rides in the same
+	 * request (its transaction already holds that mailbox's row; for
+	 * another mailbox it would lock a second row out of the id order
+	 * every other writer keeps, so the sync runs on its own). */
+	if (s->view != NULL && strcmp(mailbox_view_name(s->view), x->mailbox) == 0 &&
+	    mailbox_view_sync_args(s, &sync))
+		req.sync = &sync;
 	ret = store_append(worker_db(s->w), &req, append_done, x, &err);
 	/* The request holds its own copy of everything. */
 	pool_destroy(&x->jpool);

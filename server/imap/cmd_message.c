@@ -66,8 +66,8 @@ static void expunge_synced(void *arg)
 				(unsigned long long)mailbox_view_modseq(s->view));
 }
 
-static void expunge_done(void *ctx, const uint32_t *uids, uint32_t n, const char *reason,
-			 const char *error)
+static void expunge_done(void *ctx, const uint32_t *uids, uint32_t n,
+			 const struct store_changes *changes, const char *reason, const char *error)
 {
 	struct imap_cmd *cmd = ctx;
 	struct imap_session *s = cmd->s;
@@ -103,11 +103,16 @@ static void expunge_done(void *ctx, const uint32_t *uids, uint32_t n, const char
 	}
 	/* Ascending UIDs: the view shifts the sequence numbers as it goes. */
 	mailbox_view_expunged(s, uids, n);
+	/* Then what others changed, read in the expunge's own transaction. */
+	mailbox_view_sync_apply(s, cmd, changes);
 	if (n > 0 && (s->enabled & IMAP_ENABLE_QRESYNC)) {
 		/* RFC 7162 §3.2.7, §3.2.9: the new HIGHESTMODSEQ goes in the
 		 * tagged OK; a sync first, so that every change up to it
 		 * has been reported. */
-		mailbox_view_sync(s, cmd, expunge_synced, cmd);
+		if (mailbox_view_fresh(s))
+			expunge_synced(cmd);
+		else
+			mailbox_view_sync(s, cmd, expunge_synced, cmd);
 		return;
 	}
 	imap_cmd_finish(cmd, IMAP_OK, "EXPUNGE completed");
@@ -117,10 +122,15 @@ static void expunge_done(void *ctx, const uint32_t *uids, uint32_t n, const char
 static void start_expunge(struct imap_cmd *cmd, const uint32_t *uids, uint32_t n)
 {
 	struct imap_session *s = cmd->s;
+	struct store_sync sync;
+	bool with_sync;
 	const char *err;
 
+	/* The pre-reply sync rides in the same request, after the expunge
+	 * (CLOSE reports nothing: its view goes away). */
+	with_sync = strcmp(cmd->name, "CLOSE") != 0 && mailbox_view_sync_args(s, &sync);
 	if (store_messages_expunge(worker_db(s->w), s->account_id, mailbox_view_id(s->view), uids,
-				   n, expunge_done, cmd, &err) < 0)
+				   n, with_sync ? &sync : NULL, expunge_done, cmd, &err) < 0)
 		imap_cmd_fail(cmd, err);
 }
 
@@ -292,6 +302,9 @@ static void store_done(void *ctx, const struct store_flags_result *r, const char
 	}
 	buf_reset(&b);
 	(void)seqset_to_string(&b, modified);
+	/* What others changed, read in the STORE's own transaction, after
+	 * this command's responses (as the sync before the reply would). */
+	mailbox_view_sync_apply(s, cmd, r->changes);
 	if (b.len > 0) {
 		char *set = pool_strdup(cmd->pool, b.data);
 		buf_free(&b);
@@ -354,6 +367,7 @@ void cmd_store(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
 	struct store_flags_req req;
+	struct store_sync sync;
 	struct store_ctx *x;
 	struct imap_arg list;
 	const struct imap_arg *flags_arg;
@@ -415,6 +429,9 @@ void cmd_store(struct imap_cmd *cmd)
 	req.keywords = keywords;
 	req.since_modseq = mailbox_view_modseq(s->view);
 	req.max_message_keywords = IMAP_MAX_KEYWORDS;
+	/* The pre-reply sync rides in the same request, after the change. */
+	if (mailbox_view_sync_args(s, &sync))
+		req.sync = &sync;
 	if (store_messages_flags(worker_db(s->w), &req, store_done, x, &err) < 0)
 		imap_cmd_fail(cmd, err);
 }

@@ -259,8 +259,13 @@ void imap_cmd_finish(struct imap_cmd *cmd, enum imap_status status, const char *
 	va_end(ap);
 	cmd->line_fn = NULL;
 	/* Changes made by other sessions are reported before the tagged
-	 * reply, where the protocol allows it (RFC 3501 §5.2, §7.4.1). */
-	if (!s->closed && s->view != NULL && status != IMAP_BAD)
+	 * reply, where the protocol allows it (RFC 3501 §5.2, §7.4.1): every
+	 * change committed before the command's input. Not asked again when
+	 * the view was read after that input (SELECT, or a sync that rode
+	 * in the command's own request), nor at LOGOUT (the client is
+	 * leaving; updates are never obligatory, and the BYE is sent). */
+	if (!s->closed && s->view != NULL && status != IMAP_BAD && !s->logging_out &&
+	    !mailbox_view_fresh(s))
 		mailbox_view_sync(s, cmd, finish_after_sync, f);
 	else
 		finish_after_sync(f);
@@ -297,6 +302,7 @@ static void session_dispatch(struct imap_session *s, const struct imap_command *
 	cmd->args = pc->args;
 	cmd->argc = pc->argc;
 	s->cmd = cmd;
+	s->input_seq++;
 	conn_read_enable(s->conn, false);
 	imap_cmd_dispatch(cmd);
 }
@@ -326,6 +332,7 @@ static bool session_line(struct imap_session *s)
 	}
 	fn = cmd->line_fn;
 	cmd->line_fn = NULL;
+	s->input_seq++;
 	conn_read_enable(s->conn, false);
 	fn(cmd, line, len);
 	explicit_bzero(line, len); /* may hold SASL credentials */

@@ -87,6 +87,10 @@ struct imap_session {
 	bool logging_out;
 	unsigned refs;    /* outstanding async work that will call back */
 	struct imap_cmd *cmd; /* the running command, or NULL */
+	/* Counts the client's inputs: each command, each line a command
+	 * reads (IDLE's DONE, AUTHENTICATE). mailbox_view_fresh compares
+	 * against it. */
+	uint64_t input_seq;
 
 	/* Authenticated state. */
 	int64_t account_id;

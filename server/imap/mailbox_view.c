@@ -41,6 +41,15 @@ struct mailbox_view {
 	unsigned nown;
 	struct notify_watch watch;
 	struct imap_session *s;
+	/* The session's input_seq when the view's state was last read
+	 * from the database (SELECT, a sync): equal to the current one,
+	 * nothing committed before the running command's input can be
+	 * missing from the view. */
+	uint64_t synced_seq;
+	/* A sync riding in a mutation's request (mailbox_view_sync_args):
+	 * the input_seq and modseq it was asked at. */
+	uint64_t req_seq, req_since;
+	bool req_pending;
 };
 
 static void view_reserve(struct mailbox_view *v, uint32_t extra)
@@ -103,6 +112,7 @@ struct mailbox_view *mailbox_view_create(struct imap_session *s,
 	v->count = init->count;
 	recent_add(v, init->recent_from, init->uidnext);
 	v->s = s;
+	v->synced_seq = s->input_seq; /* read by this command, after its input */
 	notify_watch_add(worker_notify(s->w), &v->watch, s->account_id, v->mailbox_id, on_change, v);
 	return v;
 }
@@ -315,33 +325,21 @@ static bool is_own_modseq(const struct mailbox_view *v, uint64_t modseq)
 	return false;
 }
 
-struct sync_ctx {
-	struct imap_session *s;
-	struct imap_cmd *cmd;
-	void (*done)(void *arg);
-	void *arg;
-};
-
-static void sync_done(void *arg, const struct store_changes *c, const char *error)
+/* Reports c (what changed since v->modseq, read after the running
+ * command's input) as untagged responses where cmd allows, and brings the
+ * view to it. */
+static void apply_changes(struct imap_session *s, struct mailbox_view *v, struct imap_cmd *cmd,
+			  const struct store_changes *c)
 {
-	struct sync_ctx *x = arg;
-	struct imap_session *s = x->s;
-	struct mailbox_view *v = s->view;
 	uint32_t old_count;
 	unsigned nown;
 	struct buf b;
 
-	if (error != NULL) {
-		LOG(WARN, s_log(s), "mailbox sync failed: %s", error);
-		goto out;
-	}
-	if (imap_session_gone(s) || v == NULL)
-		goto out;
 	if (c->gone) {
 		/* Deleted (or renamed away) by another session: nothing in it
 		 * can be reached any more (RFC 3501 §7.1.5). */
 		imap_session_bye(s, "Selected mailbox was deleted, have to disconnect");
-		goto out;
+		return;
 	}
 	/* Expunges first, then new messages, then flag changes: sequence
 	 * numbers in each response are those the client knows after the
@@ -350,7 +348,7 @@ static void sync_done(void *arg, const struct store_changes *c, const char *erro
 		v->pending_floor = v->modseq; /* what is expunged now is above */
 	for (uint32_t i = 0; i < c->nexpunged; i++)
 		pending_add(v, c->expunged[i]);
-	if (!x->cmd->no_expunge && v->npending > 0) {
+	if (!cmd->no_expunge && v->npending > 0) {
 		qsort(v->pending, v->npending, sizeof(*v->pending), uid_cmp);
 		report_expunges(s, v, v->pending, v->npending);
 		v->npending = 0;
@@ -403,6 +401,30 @@ static void sync_done(void *arg, const struct store_changes *c, const char *erro
 		if (v->own[i] > v->modseq)
 			v->own[nown++] = v->own[i];
 	v->nown = nown;
+}
+
+struct sync_ctx {
+	struct imap_session *s;
+	struct imap_cmd *cmd;
+	uint64_t seq; /* the session's input_seq when asked */
+	void (*done)(void *arg);
+	void *arg;
+};
+
+static void sync_done(void *arg, const struct store_changes *c, const char *error)
+{
+	struct sync_ctx *x = arg;
+	struct imap_session *s = x->s;
+	struct mailbox_view *v = s->view;
+
+	if (error != NULL) {
+		LOG(WARN, s_log(s), "mailbox sync failed: %s", error);
+		goto out;
+	}
+	if (imap_session_gone(s) || v == NULL)
+		goto out;
+	apply_changes(s, v, x->cmd, c);
+	v->synced_seq = x->seq;
 out:
 	x->done(x->arg);
 	free(x);
@@ -425,6 +447,7 @@ void mailbox_view_sync(struct imap_session *s, struct imap_cmd *cmd, void (*done
 		panic("view: out of memory");
 	x->s = s;
 	x->cmd = cmd;
+	x->seq = s->input_seq;
 	x->done = done;
 	x->arg = arg;
 	if (store_mailbox_changes(worker_db(s->w), s->account_id, v->mailbox_id, v->modseq,
@@ -433,6 +456,42 @@ void mailbox_view_sync(struct imap_session *s, struct imap_cmd *cmd, void (*done
 		free(x);
 		done(arg);
 	}
+}
+
+bool mailbox_view_fresh(const struct imap_session *s)
+{
+	return s->view != NULL && s->view->synced_seq == s->input_seq;
+}
+
+bool mailbox_view_sync_args(struct imap_session *s, struct store_sync *sync_r)
+{
+	struct mailbox_view *v = s->view;
+
+	if (v == NULL || s->closed)
+		return false;
+	sync_r->mailbox_id = v->mailbox_id;
+	sync_r->since_modseq = v->modseq;
+	sync_r->claim_recent = !v->readonly;
+	v->req_seq = s->input_seq;
+	v->req_since = v->modseq;
+	v->req_pending = true;
+	return true;
+}
+
+void mailbox_view_sync_apply(struct imap_session *s, struct imap_cmd *cmd,
+			     const struct store_changes *c)
+{
+	struct mailbox_view *v = s->view;
+
+	if (v == NULL || !v->req_pending)
+		return;
+	v->req_pending = false;
+	/* Not read, or the view moved meanwhile: the sync before the tagged
+	 * reply asks again. */
+	if (c == NULL || imap_session_gone(s) || v->modseq != v->req_since)
+		return;
+	apply_changes(s, v, cmd, c);
+	v->synced_seq = v->req_seq;
 }
 
 /* Index of the first uid >= x. */

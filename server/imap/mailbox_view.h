@@ -17,6 +17,8 @@ struct imap_cmd;
 struct imap_session;
 struct mailbox_view;
 struct pool;
+struct store_changes;
+struct store_sync;
 
 /* What a SELECT read in one snapshot. */
 struct mailbox_view_init {
@@ -45,6 +47,25 @@ void mailbox_view_close(struct imap_session *s, struct mailbox_view **view_r);
  * failed sync is retried at the next command). */
 void mailbox_view_sync(struct imap_session *s, struct imap_cmd *cmd, void (*done)(void *arg),
 		       void *arg);
+
+/* True when the view was read from the database (SELECT, a sync) after the
+ * running command's last input: then every change committed before it is
+ * in the view, and the sync before the tagged reply has nothing to add
+ * that it must report (imap_cmd_finish skips it). */
+bool mailbox_view_fresh(const struct imap_session *s);
+
+/* A sync in the running command's own database request (a mutation of
+ * the store that takes a struct store_sync): fills *sync_r for the
+ * selected mailbox and returns true, or false when nothing is selected.
+ * The command then passes what its callback got to
+ * mailbox_view_sync_apply (NULL too), after its own responses. */
+bool mailbox_view_sync_args(struct imap_session *s, struct store_sync *sync_r);
+
+/* Reports c as mailbox_view_sync would (where cmd allows) and marks the
+ * view fresh; with c NULL (the request failed) does nothing, and the sync
+ * before the tagged reply asks on its own. */
+void mailbox_view_sync_apply(struct imap_session *s, struct imap_cmd *cmd,
+			     const struct store_changes *c);
 
 int64_t mailbox_view_id(const struct mailbox_view *v);
 const char *mailbox_view_name(const struct mailbox_view *v);

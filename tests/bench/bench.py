@@ -788,7 +788,8 @@ def metrics(name, res):
         rows.append(("CPU per session, server+db", 1000 * cpu_total(res) / sess, "ms", "lower"))
         for c in ("connect", "LOGIN", "SELECT", "FETCH 1:* (UID FLAGS)",
                   "FETCH (BODY.PEEK[] BODYSTRUCTURE)", "STORE +FLAGS (\\Seen)", "APPEND",
-                  "UID STORE +FLAGS (\\Deleted)", "UID EXPUNGE", "EXPUNGE", "LOGOUT"):
+                  "UID STORE +FLAGS (\\Deleted)", "UID EXPUNGE", "EXPUNGE", "LOGOUT",
+                  "all commands"):
             if c in res["commands"]:
                 v = res["commands"][c]
                 rows.append(("%s p50/p95/p99" % c, (v["p50_ms"], v["p95_ms"], v["p99_ms"]), "ms",

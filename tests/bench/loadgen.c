@@ -133,6 +133,7 @@ enum op {
 	OP_DATA,	   /* DATA until 354 */
 	OP_DELIVER,	   /* MAIL FROM until the last per-recipient reply */
 	OP_QUIT,
+	OP_ALL_MIXED,	   /* every command of the mixed loop, LOGIN to LOGOUT */
 	N_OPS
 };
 
@@ -165,6 +166,7 @@ static const char *const op_names[N_OPS] = {
 	[OP_DATA] = "DATA",
 	[OP_DELIVER] = "delivery",
 	[OP_QUIT] = "QUIT",
+	[OP_ALL_MIXED] = "all commands",
 };
 
 struct samples {
@@ -288,6 +290,12 @@ static void push_next(void);
 static void lat_add(enum op op, double ms)
 {
 	struct samples *s = &B.lat[op];
+
+	/* The mix's latency as one distribution: its p99 is "the p99 of
+	 * the mixed load" (connect and the one CAPABILITY per client are
+	 * not commands of the loop). */
+	if (B.o.scenario == SC_MIXED && op >= OP_LOGIN && op <= OP_LOGOUT)
+		lat_add(OP_ALL_MIXED, ms);
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 1024;
 		s->v = realloc(s->v, s->cap * sizeof(double));

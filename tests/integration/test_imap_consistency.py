@@ -1,0 +1,284 @@
+"""Consistency between sessions when the pre-reply sync is folded into a
+command's own transaction or skipped (docs/architecture.md, "Consistency
+between sessions"): a change that session B committed on another imapd
+instance (another host, as far as the protocol goes) before session A sends
+its next command is in the reply to that very command, for each command
+whose sync changed -- STORE, UID STORE, EXPUNGE, UID EXPUNGE, APPEND into
+the selected mailbox (the sync rides in their request), APPEND elsewhere
+and a failing STORE (it runs on its own), the first command after SELECT
+(whose view is fresh and skips its own sync). And the mailbox counters the
+functions of schema/0015 now keep themselves match a recount."""
+import imaplib
+import os
+import re
+import socket
+import threading
+import unittest
+
+from harness import BIN, Daemon, Instance, free_port, wait_for
+
+PASSWORD = "consistency pass 1"
+inst = None
+second_port = None
+_n = [0]
+
+
+def setUpModule():
+    global inst, second_port
+    inst = Instance()
+    inst.start_admind()
+    inst.start_imapd()
+    second_port = free_port()
+    d = Daemon("imapd", [os.path.join(BIN, "mailstead-imapd"), "-c", inst.config_path,
+                         "-o", "imap_listen=127.0.0.1:%d" % second_port,
+                         "-o", "imaps_listen=", "-o", "lmtp_listen="],
+               os.path.join(inst.dir, "imapd-2.log"))
+    inst.daemons.append(d)
+    wait_for(lambda: inst._can_connect_tcp(second_port), what="second imapd")
+
+
+def tearDownModule():
+    inst.close()
+
+
+def new_account(messages=5):
+    """A fresh account with messages in INBOX (appended through IMAP);
+    returns its address."""
+    _n[0] += 1
+    addr = "c%d@consistency.test" % _n[0]
+    inst.create_account(addr, PASSWORD)
+    c = imaplib.IMAP4("127.0.0.1", inst.imap_port)
+    c.login(addr, PASSWORD)
+    for i in range(messages):
+        c.append("INBOX", None, None, msg(i))
+    c.logout()
+    return addr
+
+
+def msg(i):
+    return (b"From: a@consistency.test\r\nSubject: m %d\r\n\r\nbody %d\r\n" % (i, i))
+
+
+class Raw:
+    """Session A: a raw client, so every untagged line of a reply is seen."""
+
+    def __init__(self, addr):
+        self.sock = socket.create_connection(("127.0.0.1", inst.imap_port), timeout=15)
+        self.buf = b""
+        self.tag = 0
+        self.line()
+        self.cmd("LOGIN %s \"%s\"" % (addr, PASSWORD))
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError(self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode()
+
+    def cmd(self, text, literal=None, ok=True):
+        """Sends one command; returns (untagged lines, tagged line)."""
+        self.tag += 1
+        tag = "a%d" % self.tag
+        if literal is None:
+            self.sock.sendall(("%s %s\r\n" % (tag, text)).encode())
+        else:
+            self.sock.sendall(("%s %s {%d+}\r\n" % (tag, text, len(literal))).encode()
+                              + literal + b"\r\n")
+        untagged = []
+        while True:
+            line = self.line()
+            if line.startswith(tag + " "):
+                if ok:
+                    assert line.startswith(tag + " OK"), (text, line, untagged)
+                return untagged, line
+            untagged.append(line)
+
+    def close(self):
+        try:
+            self.cmd("LOGOUT")
+        except (OSError, EOFError):
+            pass
+        self.sock.close()
+
+
+def other(addr):
+    """Session B, on the second imapd instance, INBOX selected."""
+    b = imaplib.IMAP4("127.0.0.1", second_port)
+    b.login(addr, PASSWORD)
+    b.select("INBOX")
+    return b
+
+
+def has(lines, pattern):
+    return any(re.search(pattern, ln) for ln in lines)
+
+
+class NextReply(unittest.TestCase):
+    def setUp(self):
+        self.addr = new_account()
+        self.a = Raw(self.addr)
+        self.a.cmd("SELECT INBOX")
+        self.b = other(self.addr)
+
+    def tearDown(self):
+        self.a.close()
+        self.b.logout()
+
+    def test_first_command_after_select(self):
+        # The SELECT's view is fresh for the SELECT only: a NOOP right
+        # after must still ask.
+        self.b.append("INBOX", None, None, msg(100))
+        untagged, _ = self.a.cmd("NOOP")
+        self.assertTrue(has(untagged, r"^\* 6 EXISTS$"), untagged)
+
+    def test_store_reports_others_flag_change(self):
+        self.b.store("2", "+FLAGS", "(\\Answered)")
+        untagged, _ = self.a.cmd("STORE 1 +FLAGS (\\Flagged)")
+        self.assertTrue(has(untagged, r"^\* 1 FETCH \(FLAGS \(\\Flagged( \\Recent)?\)\)$"), untagged)
+        self.assertTrue(has(untagged, r"^\* 2 FETCH \(UID 2 FLAGS \(\\Answered( \\Recent)?\)\)$"), untagged)
+        # Reported once: the next command has nothing more to say of it.
+        untagged, _ = self.a.cmd("NOOP")
+        self.assertFalse(has(untagged, r"FETCH"), untagged)
+
+    def test_store_holds_expunge_uid_store_reports_it(self):
+        self.b.store("3", "+FLAGS", "(\\Deleted)")
+        self.b.expunge()
+        self.b.append("INBOX", None, None, msg(101))
+        # STORE may not report the expunge (RFC 3501 §7.4.1), but the new
+        # message; UID STORE must report both.
+        untagged, _ = self.a.cmd("STORE 1 +FLAGS.SILENT (\\Flagged)")
+        self.assertFalse(has(untagged, r"EXPUNGE"), untagged)
+        self.assertTrue(has(untagged, r"^\* 6 EXISTS$"), untagged)
+        untagged, _ = self.a.cmd("UID STORE 1 -FLAGS.SILENT (\\Flagged)")
+        self.assertTrue(has(untagged, r"^\* 3 EXPUNGE$"), untagged)
+
+    def test_uid_store_sees_expunge_and_new_mail(self):
+        self.b.store("5", "+FLAGS", "(\\Deleted)")
+        self.b.expunge()
+        self.b.append("INBOX", None, None, msg(102))
+        untagged, _ = self.a.cmd("UID STORE 1 +FLAGS (\\Seen)")
+        self.assertTrue(has(untagged, r"^\* 5 EXPUNGE$"), untagged)
+        self.assertTrue(has(untagged, r"^\* 5 EXISTS$"), untagged)
+
+    def test_expunge_reports_others_changes(self):
+        self.a.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
+        self.b.store("4", "+FLAGS", "(\\Flagged)")
+        self.b.append("INBOX", None, None, msg(103))
+        untagged, _ = self.a.cmd("EXPUNGE")
+        self.assertEqual([ln for ln in untagged if "EXPUNGE" in ln], ["* 1 EXPUNGE"])
+        # After our expunge message 4 is sequence 3, and B's append is 5.
+        self.assertTrue(has(untagged, r"^\* 3 FETCH \(UID 4 FLAGS \(\\Flagged( \\Recent)?\)\)$"), untagged)
+        self.assertTrue(has(untagged, r"^\* 5 EXISTS$"), untagged)
+
+    def test_uid_expunge_reports_others_expunge(self):
+        self.a.cmd("UID STORE 1 +FLAGS.SILENT (\\Deleted)")
+        self.b.store("2", "+FLAGS", "(\\Deleted)")
+        self.b.expunge()
+        untagged, _ = self.a.cmd("UID EXPUNGE 1")
+        self.assertEqual([ln for ln in untagged if "EXPUNGE" in ln],
+                         ["* 1 EXPUNGE", "* 1 EXPUNGE"])
+        untagged, _ = self.a.cmd("NOOP")
+        self.assertEqual(untagged, [])
+
+    def test_append_to_selected_reports_others_changes(self):
+        self.b.store("1", "+FLAGS", "(\\Answered)")
+        untagged, tagged = self.a.cmd("APPEND INBOX", literal=msg(104))
+        self.assertIn("[APPENDUID ", tagged)
+        self.assertTrue(has(untagged, r"^\* 6 EXISTS$"), untagged)
+        self.assertTrue(has(untagged, r"^\* 1 FETCH \(UID 1 FLAGS \(\\Answered( \\Recent)?\)\)$"), untagged)
+        untagged, _ = self.a.cmd("NOOP")
+        self.assertEqual(untagged, [])
+
+    def test_append_elsewhere_reports_others_changes(self):
+        self.b.store("1", "+FLAGS", "(\\Answered)")
+        untagged, _ = self.a.cmd("APPEND Drafts", literal=msg(105))
+        self.assertFalse(has(untagged, r"EXISTS"), untagged)
+        self.assertTrue(has(untagged, r"^\* 1 FETCH \(UID 1 FLAGS \(\\Answered( \\Recent)?\)\)$"), untagged)
+
+    def test_failed_store_still_reports(self):
+        # The STORE fails in the database (too many keywords in the
+        # mailbox: its request, sync included, rolls back); the reply
+        # still carries B's change, from a sync of its own.
+        for k in range(4):
+            kws = " ".join("k%d_%d" % (k, i) for i in range(60))
+            self.a.cmd("STORE %d +FLAGS.SILENT (%s)" % (k + 1, kws))
+        self.b.append("INBOX", None, None, msg(106))
+        kws = " ".join("k9_%d" % i for i in range(60))
+        untagged, tagged = self.a.cmd("STORE 5 +FLAGS (%s)" % kws, ok=False)
+        self.assertIn(" NO [LIMIT]", tagged)
+        self.assertTrue(has(untagged, r"^\* 6 EXISTS$"), untagged)
+
+
+def counters(addr):
+    rows = inst.psql(
+        "SELECT m.messages, m.unseen, m.bytes,"
+        " (SELECT count(*) FROM mailbox_messages x WHERE x.account_id = m.account_id"
+        "   AND x.mailbox_id = m.mailbox_id),"
+        " (SELECT count(*) FROM mailbox_messages x WHERE x.account_id = m.account_id"
+        "   AND x.mailbox_id = m.mailbox_id AND x.flags & 1 = 0),"
+        " (SELECT coalesce(sum(g.size), 0) FROM mailbox_messages x JOIN messages g"
+        "   ON g.account_id = x.account_id AND g.message_id = x.message_id"
+        "   WHERE x.account_id = m.account_id AND x.mailbox_id = m.mailbox_id)"
+        " FROM mailboxes m JOIN addresses a ON a.account_id = m.account_id"
+        " WHERE a.address = '%s' AND m.name = 'INBOX'" % addr)
+    return [int(v) for v in rows[0]]
+
+
+class Counters(unittest.TestCase):
+    def assert_exact(self, addr):
+        c = counters(addr)
+        self.assertEqual(c[:3], c[3:], "counters (messages, unseen, bytes) vs recount")
+
+    def test_seen_changes_keep_unseen_exact(self):
+        addr = new_account(8)
+        a = Raw(addr)
+        a.cmd("SELECT INBOX")
+        a.cmd("STORE 1:3 +FLAGS (\\Seen)")
+        self.assert_exact(addr)
+        a.cmd("STORE 2:5 -FLAGS (\\Seen)")
+        self.assert_exact(addr)
+        a.cmd("STORE 4,6 FLAGS (\\Seen \\Flagged)")
+        self.assert_exact(addr)
+        a.cmd("UID STORE 1:* +FLAGS (\\Deleted)")  # no \Seen change
+        self.assert_exact(addr)
+        a.cmd("STORE 1:* -FLAGS (\\Deleted)")
+        a.cmd("FETCH 7 BODY[]")  # implicit \Seen (RFC 3501 §6.4.5)
+        self.assert_exact(addr)
+        a.cmd("STORE 8 +FLAGS (\\Seen \\Deleted)")
+        a.cmd("EXPUNGE")
+        self.assert_exact(addr)
+        a.close()
+
+    def test_concurrent_stores_keep_unseen_exact(self):
+        addr = new_account(20)
+        errors = []
+
+        def worker(port, seed):
+            try:
+                c = imaplib.IMAP4("127.0.0.1", port)
+                c.login(addr, PASSWORD)
+                c.select("INBOX")
+                for i in range(30):
+                    n = (seed * 7 + i * 3) % 20 + 1
+                    op = "+FLAGS" if (i + seed) % 2 else "-FLAGS"
+                    c.store("%d:%d" % (n, min(n + 2, 20)), op, "(\\Seen)")
+                c.logout()
+            except Exception as e:  # reported by the main thread
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker,
+                                    args=(inst.imap_port if k % 2 else second_port, k))
+                   for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assert_exact(addr)
+
+
+if __name__ == "__main__":
+    unittest.main()
