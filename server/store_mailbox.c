@@ -11,22 +11,44 @@
  * agree with each other. The \Recent claim moves recent_uid up to the
  * snapshot's uidnext. */
 const struct db_statement store_mailbox_statements[] = {
+	/* Binary results. The UIDs come as an int8[] in index order (~10 ms for
+	 * 100,000, where string_agg of their text took ~45 ms to make, and the
+	 * text as long to parse), and not at all when the mailbox's message
+	 * counter says that its lowest and highest UIDs enclose nothing else:
+	 * two index probes then. The counter is kept exact in the same
+	 * transactions as the rows (0003's triggers), so it agrees with the
+	 * rows of this statement's snapshot. The first unseen comes from the
+	 * partial index of unseen messages (schema/0014), looked for only when
+	 * the unseen counter says there is one. min() instead of ORDER BY ...
+	 * LIMIT 1 lets the generic plan aggregate over the modseq index: the
+	 * whole mailbox (24 ms at 100,000). */
 	{"mailbox_select",
 	 "WITH snap AS ("
-	 "  SELECT mailbox_id, uidvalidity, uidnext, highestmodseq, keywords, recent_uid, noselect"
+	 "  SELECT mailbox_id, uidvalidity, uidnext, highestmodseq, keywords, recent_uid, noselect,"
+	 "    messages, unseen"
 	 "  FROM mailboxes WHERE account_id = $1 AND name = $2),"
 	 " claim AS ("
 	 "  UPDATE mailboxes m SET recent_uid = s.uidnext FROM snap s"
 	 "  WHERE $3::boolean AND m.account_id = $1 AND m.mailbox_id = s.mailbox_id"
-	 "    AND m.recent_uid < s.uidnext RETURNING 1)"
-	 "SELECT s.mailbox_id, s.uidvalidity, s.uidnext, s.highestmodseq,"
-	 "  array_to_string(s.keywords, ' '), s.recent_uid, s.noselect,"
-	 "  (SELECT coalesce(string_agg(uid::text, ',' ORDER BY uid), '')"
-	 "     FROM mailbox_messages mm WHERE mm.account_id = $1 AND mm.mailbox_id = s.mailbox_id),"
-	 "  (SELECT coalesce(min(uid), 0) FROM mailbox_messages mm"
-	 "     WHERE mm.account_id = $1 AND mm.mailbox_id = s.mailbox_id AND mm.flags & 1 = 0),"
+	 "    AND m.recent_uid < s.uidnext RETURNING 1),"
+	 " ends AS MATERIALIZED ("
+	 "  SELECT s.*,"
+	 "   (SELECT mm.uid FROM mailbox_messages mm"
+	 "     WHERE mm.account_id = $1 AND mm.mailbox_id = s.mailbox_id ORDER BY mm.uid LIMIT 1) lo,"
+	 "   (SELECT mm.uid FROM mailbox_messages mm WHERE mm.account_id = $1"
+	 "     AND mm.mailbox_id = s.mailbox_id ORDER BY mm.uid DESC LIMIT 1) hi"
+	 "  FROM snap s)"
+	 "SELECT e.mailbox_id, e.uidvalidity, e.uidnext, e.highestmodseq,"
+	 "  array_to_string(e.keywords, ' '), e.recent_uid, e.noselect,"
+	 "  coalesce(e.lo, 0), coalesce(e.hi, 0),"
+	 "  CASE WHEN e.lo IS NOT NULL AND e.messages <> e.hi - e.lo + 1 THEN"
+	 "   (SELECT array_agg(x.uid) FROM (SELECT mm.uid FROM mailbox_messages mm"
+	 "     WHERE mm.account_id = $1 AND mm.mailbox_id = e.mailbox_id ORDER BY mm.uid) x) END,"
+	 "  CASE WHEN e.unseen > 0 THEN coalesce((SELECT mm.uid FROM mailbox_messages mm"
+	 "     WHERE mm.account_id = $1 AND mm.mailbox_id = e.mailbox_id AND mm.flags & 1 = 0"
+	 "     ORDER BY mm.uid LIMIT 1), 0) ELSE 0 END,"
 	 "  (SELECT count(*) FROM claim)"
-	 "FROM snap s"},
+	 "FROM ends e"},
 	{"mailbox_changes",
 	 "WITH snap AS ("
 	 "  SELECT uidnext, highestmodseq, recent_uid FROM mailboxes"
@@ -69,33 +91,100 @@ struct select_req {
 	void *ctx;
 };
 
-/* Parses "1,2,3" into a malloc'd array. Returns the count or -1. */
-static long parse_uid_list(const char *s, uint32_t **uids_r)
+/* -- binary fields of mailbox_select -------------------------------------- */
+
+static uint32_t be32(const unsigned char *p)
 {
-	size_t n = 0, cap = 16;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* An int2/int4/int8 field (or NULL: 0). */
+static int bin_int(const PGresult *q, int col, int64_t *v_r)
+{
+	const unsigned char *p = (const unsigned char *)PQgetvalue(q, 0, col);
+	int len = PQgetlength(q, 0, col);
+	uint64_t v = 0;
+
+	if (PQgetisnull(q, 0, col)) {
+		*v_r = 0;
+		return 0;
+	}
+	if (len != 2 && len != 4 && len != 8)
+		return -1;
+	for (int i = 0; i < len; i++)
+		v = (v << 8) | p[i];
+	*v_r = len == 8 ? (int64_t)v : len == 4 ? (int64_t)(int32_t)(uint32_t)v
+						: (int64_t)(int16_t)(uint16_t)v;
+	return 0;
+}
+
+static int uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The UIDs of a selected mailbox, malloc'd: lo..hi when the query sent no
+ * array (it found them contiguous), else the elements of the binary int8[]
+ * at column col (PostgreSQL's array_send: ndim, has-nulls, element type,
+ * per dimension size and lower bound, per element length and value).
+ * Returns the count or -1 when malformed. */
+static long select_uids(const PGresult *q, int col, int64_t lo, int64_t hi, uint32_t **uids_r)
+{
+	const unsigned char *p = (const unsigned char *)PQgetvalue(q, 0, col);
+	size_t len = (size_t)PQgetlength(q, 0, col), n, cap;
 	uint32_t *uids;
-	char *end;
+	bool sorted = true;
 
 	*uids_r = NULL;
-	if (*s == '\0')
-		return 0;
-	cap = 1;
-	for (const char *p = s; *p; p++)
-		cap += *p == ',';
+	if (lo < 0 || hi < lo || hi > UINT32_MAX)
+		return -1;
+	if (PQgetisnull(q, 0, col)) {
+		if (lo == 0)
+			return 0;
+		cap = (size_t)(hi - lo) + 1;
+		uids = malloc(cap * sizeof(*uids));
+		if (uids == NULL)
+			panic("store: out of memory");
+		for (n = 0; n < cap; n++)
+			uids[n] = (uint32_t)lo + (uint32_t)n;
+		*uids_r = uids;
+		return (long)cap;
+	}
+	/* One dimension of non-NULL int8. */
+	if (len < 20 || be32(p) != 1 || be32(p + 4) != 0 || be32(p + 8) != 20 /* INT8OID */)
+		return -1;
+	cap = be32(p + 12);
+	if (cap == 0 || (len - 20) / 12 != cap || (len - 20) % 12 != 0)
+		return -1;
 	uids = malloc(cap * sizeof(*uids));
 	if (uids == NULL)
 		panic("store: out of memory");
-	while (*s != '\0') {
-		unsigned long v = strtoul(s, &end, 10);
-		if (end == s || n == cap) {
+	p += 20;
+	for (n = 0; n < cap; n++, p += 12) {
+		uint64_t v = (uint64_t)be32(p + 4) << 32 | be32(p + 8);
+
+		if (be32(p) != 8 || v < (uint64_t)lo || v > (uint64_t)hi) {
 			free(uids);
 			return -1;
 		}
-		uids[n++] = (uint32_t)v;
-		s = *end == ',' ? end + 1 : end;
+		uids[n] = (uint32_t)v;
+		if (n > 0 && uids[n] <= uids[n - 1])
+			sorted = false;
+	}
+	/* In index order by construction; sorted here should a plan ever
+	 * differ (a duplicate would then show as unsorted again). */
+	if (!sorted) {
+		qsort(uids, cap, sizeof(*uids), uid_cmp);
+		for (n = 1; n < cap; n++)
+			if (uids[n] == uids[n - 1]) {
+				free(uids);
+				return -1;
+			}
 	}
 	*uids_r = uids;
-	return (long)n;
+	return (long)cap;
 }
 
 static void select_done(void *arg, PGresult *const *res, unsigned n, const char *error)
@@ -113,18 +202,28 @@ static void select_done(void *arg, PGresult *const *res, unsigned n, const char 
 		r->cb(r->ctx, 0, NULL, NULL);
 	} else {
 		PGresult *q = res[0];
+		int64_t v[12];
+
 		memset(&m, 0, sizeof(m));
-		m.mailbox_id = strtoll(PQgetvalue(q, 0, 0), NULL, 10);
-		m.uidvalidity = (uint32_t)strtoul(PQgetvalue(q, 0, 1), NULL, 10);
-		m.uidnext = (uint32_t)strtoul(PQgetvalue(q, 0, 2), NULL, 10);
-		m.highestmodseq = strtoull(PQgetvalue(q, 0, 3), NULL, 10);
-		m.keywords = PQgetvalue(q, 0, 4);
-		m.recent_from = (uint32_t)strtoul(PQgetvalue(q, 0, 5), NULL, 10);
-		m.noselect = strcmp(PQgetvalue(q, 0, 6), "t") == 0;
-		count = parse_uid_list(PQgetvalue(q, 0, 7), &uids);
-		m.first_unseen_uid = (uint32_t)strtoul(PQgetvalue(q, 0, 8), NULL, 10);
-		if (strcmp(PQgetvalue(q, 0, 9), "0") == 0)
-			m.recent_from = m.uidnext; /* nothing claimed: nothing recent */
+		count = -1;
+		if (PQnfields(q) == 12 && bin_int(q, 0, &v[0]) == 0 && bin_int(q, 1, &v[1]) == 0 &&
+		    bin_int(q, 2, &v[2]) == 0 && bin_int(q, 3, &v[3]) == 0 &&
+		    bin_int(q, 5, &v[5]) == 0 && bin_int(q, 7, &v[7]) == 0 &&
+		    bin_int(q, 8, &v[8]) == 0 && bin_int(q, 10, &v[10]) == 0 &&
+		    bin_int(q, 11, &v[11]) == 0 && PQgetlength(q, 0, 6) == 1) {
+			m.mailbox_id = v[0];
+			m.uidvalidity = (uint32_t)v[1];
+			m.uidnext = (uint32_t)v[2];
+			m.highestmodseq = (uint64_t)v[3];
+			/* Binary text: the bytes, and libpq adds a NUL. */
+			m.keywords = PQgetvalue(q, 0, 4);
+			m.recent_from = (uint32_t)v[5];
+			m.noselect = PQgetvalue(q, 0, 6)[0] != 0;
+			count = select_uids(q, 9, v[7], v[8], &uids);
+			m.first_unseen_uid = (uint32_t)v[10];
+			if (v[11] == 0)
+				m.recent_from = m.uidnext; /* nothing claimed: nothing recent */
+		}
 		if (count < 0) {
 			r->cb(r->ctx, -1, NULL, "malformed UID list");
 		} else {
@@ -143,7 +242,7 @@ int store_mailbox_select(struct db *db, int64_t account_id, const char *name, bo
 	struct select_req *r = malloc(sizeof(*r));
 	char acc[24];
 	const char *vals[3] = {acc, name, claim_recent ? "t" : "f"};
-	struct db_query q = {"mailbox_select", 3, vals, NULL, NULL, 0};
+	struct db_query q = {"mailbox_select", 3, vals, NULL, NULL, 1};
 
 	if (r == NULL)
 		panic("store: out of memory");

@@ -24,18 +24,19 @@ int imap_flags_format(struct buf *out, uint32_t bits, const char *keywords, bool
 		return -1;
 	for (size_t i = 0; i < N_SYSTEM; i++) {
 		if (bits & system_flags[i].bit) {
-			if (buf_printf(out, "%s%s", sep, system_flags[i].name) < 0)
+			if (buf_append_str(out, sep) < 0 ||
+			    buf_append_str(out, system_flags[i].name) < 0)
 				return -1;
 			sep = " ";
 		}
 	}
 	if (recent) {
-		if (buf_printf(out, "%s\\Recent", sep) < 0)
+		if (buf_append_str(out, sep) < 0 || buf_append_str(out, "\\Recent") < 0)
 			return -1;
 		sep = " ";
 	}
 	if (keywords != NULL && keywords[0] != '\0')
-		if (buf_printf(out, "%s%s", sep, keywords) < 0)
+		if (buf_append_str(out, sep) < 0 || buf_append_str(out, keywords) < 0)
 			return -1;
 	return buf_append_str(out, ")");
 }
