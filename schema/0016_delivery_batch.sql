@@ -47,7 +47,14 @@ CREATE FUNCTION delivery_store_batch(p_msg integer[], p_accounts bigint[],
                                      p_headers_tails text[], p_body_texts text[],
                                      p_chunk_size integer)
 RETURNS TABLE (r_index integer, r_uid bigint, r_modseq bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Every statement here (and in the triggers it fires) is a lookup by key
+-- or a join of small unnested arrays, for which the generic plan is the
+-- custom one: planning them once per connection instead of on every call
+-- saved ~9% of PostgreSQL's CPU per message in batches of 4 (measured:
+-- 0.83 -> 0.76 ms).
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
 	n integer := coalesce(cardinality(p_accounts), 0);
 	m integer := coalesce(cardinality(p_raws), 0);

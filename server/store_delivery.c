@@ -684,9 +684,14 @@ int store_delivery_store(struct db *db, const struct lmtp_message *msg,
 	if (batcher.inflight < DELIVERY_INFLIGHT) {
 		struct batch *b = calloc(1, sizeof(*b));
 
+		/* Messages wait only while the in-flight limit is reached, and
+		 * batch_done sends them as soon as it is not. */
+		if (batcher.head != d)
+			panic("store: deliveries waiting with no batch in flight");
 		if (b == NULL)
 			panic("store: out of memory");
-		/* Only d waits (nothing is in flight to wait behind). */
+		/* Sent here rather than by batcher_flush: a failure must be
+		 * returned, since the callback may not run before we return. */
 		batcher.head = batcher.tail = NULL;
 		b->head = d;
 		b->nmsgs = 1;
