@@ -148,18 +148,25 @@ int store_delivery_resolve(struct db *db, const struct store_rcpt_query *queries
 
 /* -- store ----------------------------------------------------------------- */
 
-/* Deliveries are coalesced per worker (docs/delivery.md "Coalescing"):
- * while DELIVERY_INFLIGHT batches are on their way, the messages that
- * become ready (from any LMTP session of the worker) wait, and go together
- * as the next batch: one call of delivery_store_batch, one transaction,
- * one commit, one UID allocation per INBOX. A message is answered only
- * from its batch's callback, i.e. after the commit. A batch that fails in
- * the database was rolled back as a whole: each of its messages is then
- * stored again alone with delivery_store, whose per-recipient savepoints
- * decide every reply exactly (so one over-quota recipient cannot fail the
- * others). A lone message is sent at once: batching adds no wait to a
- * worker that is not busy. */
-#define DELIVERY_INFLIGHT 1
+/* Deliveries are coalesced per worker (docs/delivery.md "Coalescing"). A
+ * message that becomes ready is sent at once, as a batch of its own, when
+ * fewer than DELIVERY_INFLIGHT batches are on their way and none of them
+ * holds one of its INBOXes. Otherwise it waits, and when a batch completes
+ * the waiting messages (from any LMTP session of the worker) whose INBOXes
+ * are free go together as the next batch: one call of
+ * delivery_store_batch, one transaction, one commit, one UID allocation
+ * per INBOX. A message for an INBOX in flight would only wait for that
+ * batch's row lock (held through its commit) in PostgreSQL, holding a
+ * connection; waiting here instead lets the messages of a hot INBOX share
+ * one transaction. A message is answered only from its batch's callback,
+ * i.e. after the commit. A batch that fails in the database was rolled
+ * back as a whole: each of its messages is then stored again alone with
+ * delivery_store, whose per-recipient savepoints decide every reply
+ * exactly (so one over-quota recipient cannot fail the others). Two
+ * batches in flight (not one) keep PostgreSQL busy while the other
+ * waits for its commit's flush: measured under load, one cost a third of
+ * the throughput for ~20% less CPU per message. */
+#define DELIVERY_INFLIGHT 2
 #define DELIVERY_BATCH_MESSAGES 64
 #define DELIVERY_BATCH_BYTES (4u * 1024 * 1024)
 /* Larger messages go alone, without the copy a queued message needs. */
@@ -191,12 +198,51 @@ struct dmsg {
 	const char *subject, *from, *to, *cc, *bcc, *message_id, *headers_tail, *body_text;
 };
 
+struct batch {
+	struct batch *next; /* in flight */
+	struct dmsg *head;
+	unsigned nmsgs, nentries;
+};
+
 /* The worker's batcher (one process, one loop, one pool of connections). */
 static struct {
 	struct db *db;
 	struct dmsg *head, *tail; /* waiting */
+	struct batch *flying;	  /* in flight */
 	unsigned inflight;
 } batcher;
+
+/* Whether an INBOX of d is in a batch in flight. */
+static bool dmsg_conflicts(const struct dmsg *d)
+{
+	for (const struct batch *b = batcher.flying; b != NULL; b = b->next) {
+		for (const struct dmsg *o = b->head; o != NULL; o = o->next)
+			for (unsigned i = 0; i < d->n; i++)
+				for (unsigned k = 0; k < o->n; k++)
+					if (d->entries[i].mailbox_id == o->entries[k].mailbox_id &&
+					    d->entries[i].account_id == o->entries[k].account_id)
+						return true;
+	}
+	return false;
+}
+
+static void batch_flying_add(struct batch *b)
+{
+	b->next = batcher.flying;
+	batcher.flying = b;
+	batcher.inflight++;
+}
+
+static void batch_flying_remove(struct batch *b)
+{
+	for (struct batch **p = &batcher.flying; *p != NULL; p = &(*p)->next)
+		if (*p == b) {
+			*p = b->next;
+			batcher.inflight--;
+			return;
+		}
+	panic("store: delivery batch not in flight");
+}
 
 static const char *pool_strdup_null(struct pool *p, const char *s)
 {
@@ -468,11 +514,6 @@ static int single_submit(struct db *db, struct dmsg *d, const char **error_r)
 
 /* -- batches (delivery_store_batch: all or nothing) -- */
 
-struct batch {
-	struct dmsg *head;
-	unsigned nmsgs, nentries;
-};
-
 static void batcher_flush(void);
 
 /* The batch failed in the database, so nothing of it was stored: each
@@ -503,7 +544,7 @@ static void batch_done(void *arg, PGresult *const *res, unsigned nres, const cha
 	unsigned row = 0;
 	PGresult *q = error == NULL ? res[0] : NULL;
 
-	batcher.inflight--;
+	batch_flying_remove(b);
 	/* The messages that waited go now, before the callbacks below make
 	 * their sessions ready for more. */
 	batcher_flush();
@@ -610,29 +651,40 @@ static int batch_submit(struct batch *b, const char **error_r)
 	return ret;
 }
 
-/* Sends what waits, batch by batch, while a batch may be in flight. */
+/* Sends what waits, batch by batch, while a batch may be in flight: the
+ * waiting messages whose INBOXes no batch in flight holds, in order, up to
+ * the limits. The others keep waiting, in order. */
 static void batcher_flush(void)
 {
 	while (batcher.head != NULL && batcher.inflight < DELIVERY_INFLIGHT) {
 		struct batch *b = calloc(1, sizeof(*b));
-		struct dmsg **tail = &b->head, *d;
+		struct dmsg **tail = &b->head, **link = &batcher.head, *d;
 		size_t bytes = 0;
 		const char *err;
 
 		if (b == NULL)
 			panic("store: out of memory");
-		while ((d = batcher.head) != NULL && b->nmsgs < DELIVERY_BATCH_MESSAGES &&
-		       (b->nmsgs == 0 || bytes + d->raw_len <= DELIVERY_BATCH_BYTES)) {
-			batcher.head = d->next;
-			d->next = NULL;
-			*tail = d;
-			tail = &d->next;
-			b->nmsgs++;
-			b->nentries += d->n;
-			bytes += d->raw_len;
+		batcher.tail = NULL;
+		while ((d = *link) != NULL) {
+			if (b->nmsgs < DELIVERY_BATCH_MESSAGES &&
+			    (b->nmsgs == 0 || bytes + d->raw_len <= DELIVERY_BATCH_BYTES) &&
+			    !dmsg_conflicts(d)) {
+				*link = d->next;
+				d->next = NULL;
+				*tail = d;
+				tail = &d->next;
+				b->nmsgs++;
+				b->nentries += d->n;
+				bytes += d->raw_len;
+				continue;
+			}
+			batcher.tail = d;
+			link = &d->next;
 		}
-		if (batcher.head == NULL)
-			batcher.tail = NULL;
+		if (b->nmsgs == 0) {
+			free(b); /* everything left waits for an INBOX in flight */
+			return;
+		}
 		if (batch_submit(b, &err) < 0) {
 			for (d = b->head; d != NULL; d = b->head) {
 				b->head = d->next;
@@ -642,7 +694,7 @@ static void batcher_flush(void)
 			free(b);
 			continue;
 		}
-		batcher.inflight++;
+		batch_flying_add(b);
 	}
 }
 
@@ -676,23 +728,14 @@ int store_delivery_store(struct db *db, const struct lmtp_message *msg,
 	}
 	d = dmsg_new(msg, entries, n, cb, ctx, true);
 	d->next = NULL;
-	if (batcher.tail != NULL)
-		batcher.tail->next = d;
-	else
-		batcher.head = d;
-	batcher.tail = d;
-	if (batcher.inflight < DELIVERY_INFLIGHT) {
+	if (batcher.inflight < DELIVERY_INFLIGHT && !dmsg_conflicts(d)) {
+		/* Sent here rather than queued for batcher_flush: a failure
+		 * must be returned, since the callback may not run before we
+		 * return. */
 		struct batch *b = calloc(1, sizeof(*b));
 
-		/* Messages wait only while the in-flight limit is reached, and
-		 * batch_done sends them as soon as it is not. */
-		if (batcher.head != d)
-			panic("store: deliveries waiting with no batch in flight");
 		if (b == NULL)
 			panic("store: out of memory");
-		/* Sent here rather than by batcher_flush: a failure must be
-		 * returned, since the callback may not run before we return. */
-		batcher.head = batcher.tail = NULL;
 		b->head = d;
 		b->nmsgs = 1;
 		b->nentries = n;
@@ -701,7 +744,13 @@ int store_delivery_store(struct db *db, const struct lmtp_message *msg,
 			dmsg_free(d);
 			return -1;
 		}
-		batcher.inflight++;
+		batch_flying_add(b);
+		return 0;
 	}
+	if (batcher.tail != NULL)
+		batcher.tail->next = d;
+	else
+		batcher.head = d;
+	batcher.tail = d;
 	return 0;
 }
