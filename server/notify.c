@@ -30,6 +30,8 @@ struct notify {
 	struct event *batch_timer, *poll_timer;
 	notify_account_fn *account_fn;
 	void *account_ctx;
+	void (*change_fn)(void *ctx);
+	void *change_ctx;
 };
 
 static unsigned bucket_of(int64_t account_id, int64_t mailbox_id)
@@ -68,6 +70,8 @@ static void on_notify(void *ctx, const char *payload)
 	struct notify *n = ctx;
 	const char *p = payload;
 
+	if (n->change_fn != NULL)
+		n->change_fn(n->change_ctx);
 	if (payload == NULL) {
 		/* (Re)subscribed: anything may have happened meanwhile. */
 		wake(n, 0, 0);
@@ -114,6 +118,12 @@ void notify_on_account(struct notify *n, notify_account_fn *fn, void *ctx)
 {
 	n->account_fn = fn;
 	n->account_ctx = ctx;
+}
+
+void notify_on_change(struct notify *n, void (*fn)(void *ctx), void *ctx)
+{
+	n->change_fn = fn;
+	n->change_ctx = ctx;
 }
 
 static void publish_done(void *ctx, PGresult *const *res, unsigned nres, const char *error)

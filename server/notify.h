@@ -52,4 +52,9 @@ typedef void notify_account_fn(void *ctx, const char *event, int64_t account_id,
 			       int64_t domain_id);
 void notify_on_account(struct notify *n, notify_account_fn *fn, void *ctx);
 
+/* fn(ctx) once per notification received on NOTIFY_CHANNEL (and after the
+ * listener reconnects): some mailbox changed somewhere. For background
+ * work that follows changes in bulk (server/search_indexer.h). */
+void notify_on_change(struct notify *n, void (*fn)(void *ctx), void *ctx);
+
 #endif
