@@ -64,7 +64,7 @@ static const struct config_option options[] = {
 	OPT(preauth_timeout, CFG_DURATION, 5, 3600, "60"),
 	OPT(schema_dir, CFG_STRING, 0, 0, "/usr/share/mailstead/schema"),
 	OPT(search_index, CFG_BOOL, 0, 1, "yes"),
-	OPT(search_index_batch, CFG_UINT, 1, 10000, "200"),
+	OPT(search_index_batch, CFG_UINT, 1, 10000, "100"),
 	OPT(search_index_pause_ms, CFG_UINT, 0, 600000, "50"),
 	OPT(tls_cert, CFG_STRING, 0, 0, ""),
 	OPT(tls_key, CFG_STRING, 0, 0, ""),
