@@ -210,6 +210,10 @@ static const struct {
 	" ELSE " SQL_SCAN(cond) " END)"
 #define SQL_BODY SQL_INDEXED("false", "m2.body_text ILIKE ?1")
 #define SQL_TEXT SQL_INDEXED("true", "(m2.headers_text ILIKE ?1 OR m2.body_text ILIKE ?1)")
+/* Needles the index can never answer (see needle_may_be_indexable) keep
+ * the plain scan, a join with `messages m`. */
+#define SQL_BODY_SCAN "m.body_text ILIKE ?1"
+#define SQL_TEXT_SCAN "(m.headers_text ILIKE ?1 OR m.body_text ILIKE ?1)"
 /* ?1 narrows with a pattern the trigram index can use (a line "Name:
  * ...value..." implies it); the function then checks name and value on
  * one line. */
@@ -537,6 +541,21 @@ static struct node *parse_all(struct compiler *c, const struct imap_arg *args, u
 	return node_junction(c, true, kids, n);
 }
 
+/* False when mail_search_indexable() (schema/0013) is false for s in any
+ * locale: s has an ASCII character other than a letter or digit (lower()
+ * keeps such a character as it is, and no locale counts it as [[:alnum:]]).
+ * Otherwise the database decides. */
+static bool needle_may_be_indexable(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch < 0x80 && !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+				   (ch >= '0' && ch <= '9')))
+			return false;
+	}
+	return true;
+}
+
 static struct node *string_key(struct compiler *c, const char *name, const char *s)
 {
 	for (size_t k = 0; k < NELEM(header_keys); k++)
@@ -547,6 +566,9 @@ static struct node *string_key(struct compiler *c, const char *name, const char 
 						      like_pattern(c, s), NULL, NULL);
 	if (*s == '\0')
 		return node_const(c, true); /* every message has a body, maybe empty */
+	if (!needle_may_be_indexable(s))
+		return node_leaf(c, strcasecmp(name, "BODY") == 0 ? SQL_BODY_SCAN : SQL_TEXT_SCAN,
+				 true, like_pattern(c, s), NULL, NULL);
 	return node_leaf(c, strcasecmp(name, "BODY") == 0 ? SQL_BODY : SQL_TEXT, false,
 			 like_pattern(c, s), s, NULL);
 }
