@@ -120,15 +120,23 @@ $$;
 -- One step of the background indexer: picks one mailbox with UIDs above
 -- its watermark that no other indexer holds (FOR UPDATE SKIP LOCKED),
 -- indexes up to p_limit of its messages, and advances the watermark.
--- Returns how many messages it indexed, and whether work may remain
--- (more: call again soon). Bounded work per call; one transaction.
+-- With p_mailbox, only that mailbox of p_account is considered (the
+-- workers know from the change notifications which mailboxes changed);
+-- without, every mailbox (a sweep: a scan of mailboxes, ~0.5 us per
+-- mailbox, for the catch-up after the upgrade, restarts and notifications
+-- lost). Returns how many messages it indexed, and whether work may
+-- remain (more: call again soon); "indexed" counts the mailbox's messages
+-- newly covered by its watermark, 0 when it could not move (another
+-- indexer holds the mailbox, or a message is being deleted). Bounded work
+-- per call; one transaction.
 --
 -- Locks, in this order, so that concurrent steps cannot deadlock: the
 -- state row; messages FOR KEY SHARE SKIP LOCKED (a message being deleted
 -- is skipped, and the watermark stops below it, so a delete that rolls back
 -- leaves nothing unindexed; an expunge never waits for us); index rows in
 -- message_id order; lexicon rows in word order.
-CREATE FUNCTION mail_search_index_step(p_limit integer, OUT indexed integer, OUT more boolean)
+CREATE FUNCTION mail_search_index_step(p_limit integer, p_account bigint, p_mailbox bigint,
+                                       OUT indexed integer, OUT more boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
 	v record;
@@ -147,12 +155,21 @@ BEGIN
 	IF p_limit < 1 THEN
 		RAISE EXCEPTION 'p_limit must be positive' USING ERRCODE = 'MSIV0';
 	END IF;
-	FOR v IN SELECT mb.account_id, mb.mailbox_id
-	           FROM mailboxes mb
-	           LEFT JOIN mailbox_search_state st
-	             ON st.account_id = mb.account_id AND st.mailbox_id = mb.mailbox_id
-	          WHERE mb.uidnext - 1 > coalesce(st.indexed_uid, 0)
-	          LIMIT 16
+	FOR v IN (SELECT mb.account_id, mb.mailbox_id
+	            FROM mailboxes mb
+	            LEFT JOIN mailbox_search_state st
+	              ON st.account_id = mb.account_id AND st.mailbox_id = mb.mailbox_id
+	           WHERE p_mailbox IS NOT NULL
+	             AND mb.account_id = p_account AND mb.mailbox_id = p_mailbox
+	             AND mb.uidnext - 1 > coalesce(st.indexed_uid, 0))
+	         UNION ALL
+	         (SELECT mb.account_id, mb.mailbox_id
+	            FROM mailboxes mb
+	            LEFT JOIN mailbox_search_state st
+	              ON st.account_id = mb.account_id AND st.mailbox_id = mb.mailbox_id
+	           WHERE p_mailbox IS NULL
+	             AND mb.uidnext - 1 > coalesce(st.indexed_uid, 0)
+	           LIMIT 16)
 	LOOP
 		v_candidates := v_candidates + 1;
 		IF v_from IS NOT NULL THEN
@@ -209,7 +226,6 @@ BEGIN
 		          FROM ins, unnest(ins.words) AS w) x
 		 ORDER BY x.w
 		ON CONFLICT DO NOTHING;
-		indexed := cardinality(v_locked);
 		IF cardinality(v_uids) < p_limit THEN
 			v_new := v_uidnext - 1;
 		ELSE
@@ -226,6 +242,9 @@ BEGIN
 		IF v_new > v_from THEN
 			UPDATE mailbox_search_state SET indexed_uid = v_new
 			 WHERE account_id = v.account_id AND mailbox_id = v.mailbox_id;
+			-- Progress: the messages now covered, indexed here or before
+			-- (a copy of an indexed message needs no new row).
+			indexed := (SELECT count(*) FROM unnest(v_uids) AS u(uid) WHERE u.uid <= v_new);
 		END IF;
 	END LOOP;
 	IF v_candidates >= 16 THEN

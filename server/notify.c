@@ -30,7 +30,7 @@ struct notify {
 	struct event *batch_timer, *poll_timer;
 	notify_account_fn *account_fn;
 	void *account_ctx;
-	void (*change_fn)(void *ctx);
+	notify_change_fn *change_fn;
 	void *change_ctx;
 };
 
@@ -70,9 +70,9 @@ static void on_notify(void *ctx, const char *payload)
 	struct notify *n = ctx;
 	const char *p = payload;
 
-	if (n->change_fn != NULL)
-		n->change_fn(n->change_ctx);
 	if (payload == NULL) {
+		if (n->change_fn != NULL)
+			n->change_fn(n->change_ctx, 0, 0);
 		/* (Re)subscribed: anything may have happened meanwhile. */
 		wake(n, 0, 0);
 		return;
@@ -87,6 +87,8 @@ static void on_notify(void *ctx, const char *payload)
 		if (end == p)
 			break;
 		wake(n, a, m);
+		if (n->change_fn != NULL)
+			n->change_fn(n->change_ctx, a, m);
 		p = end;
 		while (*p == ' ')
 			p++;
@@ -120,7 +122,7 @@ void notify_on_account(struct notify *n, notify_account_fn *fn, void *ctx)
 	n->account_ctx = ctx;
 }
 
-void notify_on_change(struct notify *n, void (*fn)(void *ctx), void *ctx)
+void notify_on_change(struct notify *n, notify_change_fn *fn, void *ctx)
 {
 	n->change_fn = fn;
 	n->change_ctx = ctx;

@@ -6,25 +6,38 @@
  * never more than one call at a time. Delivery never waits for it: SEARCH
  * scans whatever it has not covered yet.
  *
+ * What to index: the mailboxes named by the change notifications
+ * (search_indexer_wake), kept in a small queue, one targeted step each
+ * (a primary-key lookup); and sweeps, steps that look at every mailbox
+ * (a scan of the mailboxes table), at start, after the listener
+ * reconnects, when the queue overflows, and every
+ * SEARCH_INDEXER_POLL_SECONDS: they catch up after the upgrade and after
+ * notifications lost to a crash.
+ *
  * Pacing: while work remains, the next step follows after pause_ms; when
- * other requests of this worker are queued on the pool, after at least as
- * long as the last step took (the indexer then uses at most half of one
- * connection). With nothing left it sleeps until a mailbox changes
- * (search_indexer_wake, from the change notifications) or
- * SEARCH_INDEXER_POLL_SECONDS pass. Workers share the work through row
- * locks (SKIP LOCKED): several never index the same mailbox at once. */
+ * other requests of this worker are queued on the pool, after at least
+ * SEARCH_INDEXER_BUSY_FACTOR times as long as the last step took (the
+ * indexer then uses at most a quarter of one connection: measured, an
+ * indexer at half a connection slowed a bulk LMTP load of one mailbox on
+ * a busy 2-core machine). With nothing left it sleeps until woken or the
+ * next sweep.
+ * Workers share the work through row locks (SKIP LOCKED): several never
+ * index the same mailbox at once. */
 #ifndef MAILSTEAD_SEARCH_INDEXER_H
 #define MAILSTEAD_SEARCH_INDEXER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct db;
 struct event_base;
 struct search_indexer;
 
-#define SEARCH_INDEXER_POLL_SECONDS 30
+#define SEARCH_INDEXER_POLL_SECONDS 60
+#define SEARCH_INDEXER_QUEUE 64        /* mailboxes waiting; past it, a sweep */
 #define SEARCH_INDEXER_WAKE_MS 100     /* debounce of change notifications */
 #define SEARCH_INDEXER_RETRY_SECONDS 5 /* after a failed step */
+#define SEARCH_INDEXER_BUSY_FACTOR 3   /* pause / step time while sessions wait */
 
 /* Pure pacing rule, exposed for the unit test: the delay in ms before the
  * next step, given the last step's outcome (indexed messages, -1 on
@@ -39,8 +52,9 @@ struct search_indexer *search_indexer_create(struct event_base *base, struct db 
 					     unsigned batch, unsigned pause_ms,
 					     unsigned start_delay_ms);
 
-/* A mailbox may have new messages: run a step soon if idle. */
-void search_indexer_wake(struct search_indexer *ix);
+/* Mailbox mailbox_id of account_id may have new messages (0, 0: any
+ * mailbox may have): index it soon. */
+void search_indexer_wake(struct search_indexer *ix, int64_t account_id, int64_t mailbox_id);
 
 /* Stops the timers; a step in flight completes into nothing. */
 void search_indexer_destroy(struct search_indexer **ix_r);

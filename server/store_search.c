@@ -18,7 +18,7 @@ const struct db_statement store_search_statements[] = {
 	{"search_timeout",
 	 "SELECT set_config('statement_timeout', $1, true), set_config('jit', 'off', true)"},
 	/* schema/0013_search_index.sql */
-	{"search_index_step", "SELECT indexed, more FROM mail_search_index_step($1)"},
+	{"search_index_step", "SELECT indexed, more FROM mail_search_index_step($1, $2, $3)"},
 };
 const unsigned store_search_nstatements =
 	sizeof(store_search_statements) / sizeof(store_search_statements[0]);
@@ -152,20 +152,22 @@ static void index_done(void *arg, PGresult *const *res, unsigned n, const char *
 	free(r);
 }
 
-int store_search_index_step(struct db *db, unsigned batch, store_search_index_cb *cb, void *ctx,
-			    const char **error_r)
+int store_search_index_step(struct db *db, unsigned batch, int64_t account_id, int64_t mailbox_id,
+			    store_search_index_cb *cb, void *ctx, const char **error_r)
 {
 	struct index_req *r = malloc(sizeof(*r));
-	char lim[16];
-	const char *vals[1] = {lim};
+	char lim[16], acc[24], mb[24];
+	const char *vals[3] = {lim, mailbox_id != 0 ? acc : NULL, mailbox_id != 0 ? mb : NULL};
 	struct db_query q;
 
 	if (r == NULL)
 		panic("store: out of memory");
 	snprintf(lim, sizeof(lim), "%u", batch);
+	snprintf(acc, sizeof(acc), "%lld", (long long)account_id);
+	snprintf(mb, sizeof(mb), "%lld", (long long)mailbox_id);
 	memset(&q, 0, sizeof(q));
 	q.stmt = "search_index_step";
-	q.nparams = 1;
+	q.nparams = 3;
 	q.values = vals;
 	r->cb = cb;
 	r->ctx = ctx;

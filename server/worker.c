@@ -269,13 +269,14 @@ static void on_account_event(void *ctx, const char *event, int64_t account_id,
 	}
 }
 
-/* Some mailbox changed: the search indexer may have work. */
-static void on_mailbox_change(void *ctx)
+/* A mailbox changed (0, 0: any may have): the search indexer may have
+ * work. */
+static void on_mailbox_change(void *ctx, int64_t account_id, int64_t mailbox_id)
 {
 	struct worker *w = ctx;
 
 	if (!w->stopping)
-		search_indexer_wake(w->search_indexer);
+		search_indexer_wake(w->search_indexer, account_id, mailbox_id);
 }
 
 /* Now and then, one worker or another drops stale login-failure rows. */

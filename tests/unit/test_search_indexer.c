@@ -24,9 +24,11 @@ static void test_delay_table(void)
 		{200, true, false, 300, 50, 50},
 		{200, true, false, 300, 0, 0},
 		{200, true, false, 10, 5000, 5000},
-		/* Work left, sessions waiting: at least as long as the step. */
-		{200, true, true, 300, 50, 300},
-		{200, true, true, 30, 50, 50},
+		/* Work left, sessions waiting: 3 times as long as the step. */
+		{200, true, true, 300, 50, 900},
+		{200, true, true, 10, 50, 50},
+		{200, true, true, 30, 50, 90},
+		{200, true, true, 300, 5000, 5000},
 		/* Only locked mailboxes: back off to a second. */
 		{0, true, false, 2, 50, 1000},
 		{0, true, true, 2, 0, 1000},
