@@ -44,8 +44,13 @@ CREATE TABLE message_search (
 	message_id bigint NOT NULL,
 	-- false: a token was too long to index; SEARCH scans this message.
 	exact      boolean NOT NULL,
-	-- Distinct tokens of lower(body_text), and of lower(headers_text)
-	-- prefixed 'h:' (never a body token: ':' separates tokens).
+	-- Distinct tokens of lower(body_text), those of lower(headers_text)
+	-- prefixed 'h:', and 'a:<account_id>' (':' separates tokens, so none
+	-- of these is a body token). The account token makes the GIN index
+	-- the only index a search's word lookup can use: with an account_id
+	-- condition PostgreSQL may read the account's rows through the primary
+	-- key, or the table sequentially when it is small, and compare every
+	-- word array (measured: 300 ms instead of 40 ms for 20,000 messages).
 	words      text[] NOT NULL,
 	-- Never read. PostgreSQL moves values out of line only from rows of
 	-- more than ~2 KB, and most word arrays are smaller: inline they made
@@ -60,7 +65,7 @@ CREATE TABLE message_search (
 	FOREIGN KEY (account_id, message_id) REFERENCES messages ON DELETE CASCADE
 ) WITH (toast_tuple_target = 128);
 
-CREATE INDEX message_search_words_idx ON message_search USING gin (account_id, words);
+CREATE INDEX message_search_words_idx ON message_search USING gin (words);
 CREATE INDEX message_search_inexact_idx ON message_search (account_id, message_id)
 	WHERE NOT exact;
 
@@ -214,7 +219,8 @@ BEGIN
 		                     FOR KEY SHARE OF m SKIP LOCKED);
 		WITH ins AS (
 			INSERT INTO message_search (account_id, message_id, exact, words)
-			SELECT v.account_id, m.message_id, t.exact, t.words
+			SELECT v.account_id, m.message_id, t.exact,
+			       t.words || ('a:' || v.account_id::text)
 			  FROM messages m, LATERAL mail_search_words(m.headers_text, m.body_text) t
 			 WHERE m.account_id = v.account_id AND m.message_id = ANY (v_locked)
 			 ORDER BY m.message_id
@@ -223,7 +229,8 @@ BEGIN
 		INSERT INTO search_words (account_id, word)
 		SELECT v.account_id, x.w
 		  FROM (SELECT DISTINCT CASE WHEN w LIKE 'h:%' THEN substr(w, 3) ELSE w END AS w
-		          FROM ins, unnest(ins.words) AS w) x
+		          FROM ins, unnest(ins.words) AS w
+		         WHERE w NOT LIKE 'a:%') x
 		 ORDER BY x.w
 		ON CONFLICT DO NOTHING;
 		IF cardinality(v_uids) < p_limit THEN

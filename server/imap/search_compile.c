@@ -201,7 +201,8 @@ static const struct {
 #define SQL_INDEXED(headers, cond)                                                                 \
 	"(CASE WHEN mail_search_indexable(?2::text) THEN"                                          \
 	" (mm.message_id IN (SELECT s.message_id FROM message_search s"                            \
-	" WHERE s.account_id = $1 AND s.words && (SELECT mail_search_terms($1, ?2::text, " headers ")))" \
+	" WHERE s.words @> ARRAY['a:' || $1::text] AND s.words && (SELECT mail_search_terms($1, ?2::text, " \
+	headers ")))"                                                       \
 	" OR ((mm.uid > (SELECT coalesce(max(st.indexed_uid), 0) FROM mailbox_search_state st"     \
 	" WHERE st.account_id = $1 AND st.mailbox_id = $2)"                                        \
 	" OR mm.message_id IN (SELECT s.message_id FROM message_search s"                          \
