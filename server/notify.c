@@ -30,6 +30,8 @@ struct notify {
 	struct event *batch_timer, *poll_timer;
 	notify_account_fn *account_fn;
 	void *account_ctx;
+	notify_change_fn *change_fn;
+	void *change_ctx;
 };
 
 static unsigned bucket_of(int64_t account_id, int64_t mailbox_id)
@@ -69,6 +71,8 @@ static void on_notify(void *ctx, const char *payload)
 	const char *p = payload;
 
 	if (payload == NULL) {
+		if (n->change_fn != NULL)
+			n->change_fn(n->change_ctx, 0, 0);
 		/* (Re)subscribed: anything may have happened meanwhile. */
 		wake(n, 0, 0);
 		return;
@@ -83,6 +87,8 @@ static void on_notify(void *ctx, const char *payload)
 		if (end == p)
 			break;
 		wake(n, a, m);
+		if (n->change_fn != NULL)
+			n->change_fn(n->change_ctx, a, m);
 		p = end;
 		while (*p == ' ')
 			p++;
@@ -114,6 +120,12 @@ void notify_on_account(struct notify *n, notify_account_fn *fn, void *ctx)
 {
 	n->account_fn = fn;
 	n->account_ctx = ctx;
+}
+
+void notify_on_change(struct notify *n, notify_change_fn *fn, void *ctx)
+{
+	n->change_fn = fn;
+	n->change_ctx = ctx;
 }
 
 static void publish_done(void *ctx, PGresult *const *res, unsigned nres, const char *error)

@@ -52,4 +52,12 @@ typedef void notify_account_fn(void *ctx, const char *event, int64_t account_id,
 			       int64_t domain_id);
 void notify_on_account(struct notify *n, notify_account_fn *fn, void *ctx);
 
+/* fn(ctx, account_id, mailbox_id) for every mailbox change received on
+ * NOTIFY_CHANNEL (from any worker or host, this one included), and
+ * fn(ctx, 0, 0) after the listener reconnects (changes may have been
+ * missed). For background work that follows changes
+ * (server/search_indexer.h). */
+typedef void notify_change_fn(void *ctx, int64_t account_id, int64_t mailbox_id);
+void notify_on_change(struct notify *n, notify_change_fn *fn, void *ctx);
+
 #endif

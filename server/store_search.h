@@ -35,4 +35,14 @@ int store_search(struct db *db, int64_t account_id, int64_t mailbox_id, uint32_t
 		 const char *where, bool join_message, const char *const *params,
 		 unsigned nparams, store_search_cb *cb, void *ctx, const char **error_r);
 
+/* The background word index (schema/0013_search_index.sql): one step of
+ * mail_search_index_step, indexing up to batch messages of one mailbox in
+ * one transaction: of mailbox_id (of account_id), or with mailbox_id 0 of
+ * any mailbox that needs it (a sweep). The callback gets how many messages
+ * were covered (-1 and error on failure) and whether more work may be
+ * waiting. */
+typedef void store_search_index_cb(void *ctx, int indexed, bool more, const char *error);
+int store_search_index_step(struct db *db, unsigned batch, int64_t account_id, int64_t mailbox_id,
+			    store_search_index_cb *cb, void *ctx, const char **error_r);
+
 #endif

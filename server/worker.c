@@ -20,6 +20,7 @@
 #include "lmtp/lmtp_session.h"
 #include "log.h"
 #include "notify.h"
+#include "search_indexer.h"
 #include "store.h"
 #include "workqueue.h"
 
@@ -47,6 +48,7 @@ struct worker {
 	struct event_base *base;
 	struct db *db;
 	struct notify *notify;
+	struct search_indexer *search_indexer; /* NULL when search_index = no */
 	struct auth_cache *auth_cache;
 	struct workqueue *wq;
 	SSL_CTX *tls;
@@ -267,6 +269,16 @@ static void on_account_event(void *ctx, const char *event, int64_t account_id,
 	}
 }
 
+/* A mailbox changed (0, 0: any may have): the search indexer may have
+ * work. */
+static void on_mailbox_change(void *ctx, int64_t account_id, int64_t mailbox_id)
+{
+	struct worker *w = ctx;
+
+	if (!w->stopping)
+		search_indexer_wake(w->search_indexer, account_id, mailbox_id);
+}
+
 /* Now and then, one worker or another drops stale login-failure rows. */
 static void on_expire(evutil_socket_t fd, short what, void *arg)
 {
@@ -308,6 +320,13 @@ void worker_run(const struct config *cfg, SSL_CTX *tls_ctx, const struct worker_
 		fatal("worker: %s", err);
 	w->notify = notify_create(w->base, w->db);
 	notify_on_account(w->notify, on_account_event, w);
+	if (cfg->search_index) {
+		/* Workers start their first step a little apart. */
+		w->search_indexer = search_indexer_create(
+			w->base, w->db, (unsigned)cfg->search_index_batch,
+			(unsigned)cfg->search_index_pause_ms, 1000 + index * 300);
+		notify_on_change(w->notify, on_mailbox_change, w);
+	}
 	{
 		struct timeval tv = {WORKER_EXPIRE_SECONDS + (time_t)index * 7, 0};
 		w->expire_timer = event_new(w->base, -1, EV_PERSIST, on_expire, w);

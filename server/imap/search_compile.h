@@ -27,7 +27,11 @@
  *   BODY                    m.body_text (decoded text parts)
  *   TEXT                    m.headers_text or m.body_text
  * Matching is a case-insensitive substring match (ILIKE with LIKE's
- * wildcards escaped), with PostgreSQL's Unicode case folding.
+ * wildcards escaped), with PostgreSQL's Unicode case folding. BODY and
+ * TEXT get the same answers through the background word index where it
+ * covers the messages and the needle (schema/0013_search_index.sql); their
+ * expressions then read `messages` only for the messages they must scan,
+ * through a subquery, and do not set join_message.
  *
  * Dates ignore time and time zone (RFC 3501 §6.4.4) by comparing the UTC
  * calendar date: BEFORE/ON/SINCE use mm.internaldate, SENTBEFORE/SENTON/

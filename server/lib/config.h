@@ -60,6 +60,10 @@ struct config {
 	uint64_t auth_cache_ttl;  /* seconds */
 	uint64_t max_auth_failures_per_ip;      /* per minute */
 	uint64_t max_auth_failures_per_account; /* per minute */
+	/* Background word index for SEARCH BODY/TEXT (server/search_indexer.h). */
+	bool search_index;             /* workers build it */
+	uint64_t search_index_batch;    /* messages per indexing transaction */
+	uint64_t search_index_pause_ms; /* least pause between two batches */
 };
 
 /* Fills cfg with every default. Strings are malloc'd; config_free releases

@@ -234,6 +234,22 @@ class Mailstead:
         self.lmtp_port = self.inst.lmtp_port
         wait_for(lambda: can_connect(self.lmtp_port), what="LMTP port")
 
+    def search_index_backlog(self):
+        """Messages not covered yet by the background search index."""
+        rows = self.inst.psql(
+            "SELECT coalesce(sum(mb.uidnext - 1 - coalesce(st.indexed_uid, 0)), 0)"
+            " FROM mailboxes mb LEFT JOIN mailbox_search_state st"
+            " ON st.account_id = mb.account_id AND st.mailbox_id = mb.mailbox_id"
+            " WHERE mb.uidnext - 1 > coalesce(st.indexed_uid, 0)")
+        return int(rows[0][0])
+
+    def wait_search_index(self, timeout):
+        deadline = time.monotonic() + timeout
+        while self.search_index_backlog() > 0:  # one psql a second: little CPU
+            if time.monotonic() > deadline:
+                raise BenchError("the search index did not catch up in %d s" % timeout)
+            time.sleep(1)
+
     def postmaster_pid(self):
         try:
             with open(os.path.join(self.inst.pgdata, "postmaster.pid")) as f:
@@ -630,6 +646,14 @@ class Bench:
                     % (r["messages"], time.monotonic() - t0, r["messages_per_sec"]))
                 self.notes.append("bigbox load into Mailstead over LMTP (%d connections): "
                                   "%.0f msg/s" % (a.load_connections, r["messages_per_sec"]))
+                # The measured passes see a complete search index, as a
+                # mailbox of this size does in service (its backlog is
+                # scanned, not lost, meanwhile: docs/operations.md).
+                t0 = time.monotonic()
+                s.wait_search_index(7200)
+                log("Mailstead: search index caught up in %.1f s" % (time.monotonic() - t0))
+                self.notes.append("bigbox search index built by the workers after the load "
+                                  "in %.0f s" % (time.monotonic() - t0))
 
     def load_bigbox_maildir(self, d):
         """Moves the generated maildir into big1's home (Dovecot's own
@@ -796,7 +820,8 @@ def metrics(name, res):
                              "lower"))
     elif name.startswith("bigbox"):
         for c in ("SELECT", "FETCH 1:* (UID FLAGS RFC822.SIZE)", "UID SEARCH SUBJECT",
-                  "UID SEARCH FROM", "UID SEARCH TEXT", "STATUS", "FETCH last 50 ENVELOPE"):
+                  "UID SEARCH FROM", "UID SEARCH TEXT", "UID SEARCH TEXT rare", "STATUS",
+                  "FETCH last 50 ENVELOPE"):
             if c in res["commands"]:
                 v = res["commands"][c]
                 rows.append(("%s p50/p95/p99" % c, (v["p50_ms"], v["p95_ms"], v["p99_ms"]), "ms",
@@ -1080,7 +1105,8 @@ def main():
     if len(hits) > 1 and len({json.dumps(h, sort_keys=True) for h in hits.values()}) > 1:
         out.append("NOTE: the servers disagree on SEARCH results: %s" % json.dumps(hits))
     elif hits:
-        out.append("bigbox SEARCH hits (SUBJECT invoice, FROM alice, TEXT archipelago): %s"
+        out.append("bigbox SEARCH hits (SUBJECT invoice, FROM alice, TEXT archipelago, "
+                   "TEXT rare = zanzibarite): %s"
                    % json.dumps(next(iter(hits.values()))))
     for n in bench.notes:
         out.append(n + ".")

@@ -357,6 +357,23 @@ static void add_base64_random(struct buf *b, struct rng *r, size_t raw)
 		buf_str(b, "\r\n");
 }
 
+/* The rare body word: in 0.5% of the messages (chosen by message number)
+ * the first "archipelago" of the first text part becomes RARE_WORD, which
+ * has the same length, so the random stream and every size, hence the
+ * rest of the corpus, stay as they were. */
+#define RARE_WORD "zanzibarite"
+static bool rare_pending;
+
+static void add_rare_word(struct buf *b, size_t start)
+{
+	char *w;
+
+	if (rare_pending && b->len > start &&
+	    (w = memmem(b->p + start, b->len - start, "archipelago", 11)) != NULL)
+		memcpy(w, RARE_WORD, 11);
+	rare_pending = false;
+}
+
 static void add_plain_part(struct buf *b, struct rng *r, size_t size, bool headers)
 {
 	bool utf8 = rng_pct(r, 35);
@@ -364,11 +381,14 @@ static void add_plain_part(struct buf *b, struct rng *r, size_t size, bool heade
 		if (headers)
 			buf_str(b, "Content-Type: text/plain; charset=us-ascii\r\n"
 				   "Content-Transfer-Encoding: 7bit\r\n\r\n");
+		size_t start = b->len;
 		add_text(b, r, size, false);
+		add_rare_word(b, start);
 		return;
 	}
 	struct buf t = {0};
 	add_text(&t, r, size * 9 / 10, true);
+	add_rare_word(&t, 0);
 	if (headers)
 		buf_str(b, "Content-Type: text/plain; charset=utf-8\r\n"
 			   "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
@@ -561,6 +581,7 @@ static void make_message(struct gen *g, struct buf *m, time_t *date_r)
 		g->n_reply++;
 	}
 	buf_str(m, "MIME-Version: 1.0\r\n");
+	rare_pending = (i * 2654435761u) % 1000 < 5;
 
 	size_t head = m->len;
 	size_t body = target > head + 200 ? target - head : 200;

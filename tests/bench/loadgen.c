@@ -18,7 +18,8 @@
  *   server lacks UIDPLUS), LOGOUT. Client i uses user (i mod --users) + 1;
  *   the mailbox size stays constant (one in, one out).
  * - bigbox: one session: SELECT, FETCH 1:* (UID FLAGS RFC822.SIZE), UID
- *   SEARCH SUBJECT/FROM/TEXT <word>, STATUS, FETCH <last 50> ENVELOPE.
+ *   SEARCH SUBJECT/FROM/TEXT <word>, UID SEARCH TEXT <rare word>, STATUS,
+ *   FETCH <last 50> ENVELOPE.
  * - deliver: replays a corpusgen LMTP input file over C connections (one
  *   transaction at a time per connection, every recipient must get 250).
  * - idle: N sessions LOGIN, SELECT INBOX and IDLE; prints "READY" on stdout
@@ -122,6 +123,7 @@ enum op {
 	OP_SEARCH_SUBJECT, /* UID SEARCH SUBJECT w */
 	OP_SEARCH_FROM,
 	OP_SEARCH_TEXT,
+	OP_SEARCH_RARE,	   /* UID SEARCH TEXT <a word in ~0.5% of messages> */
 	OP_STATUS,
 	OP_FETCH_ENVELOPE, /* FETCH n-49:n ENVELOPE */
 	OP_IDLE,	   /* IDLE until "+" */
@@ -155,6 +157,7 @@ static const char *const op_names[N_OPS] = {
 	[OP_SEARCH_SUBJECT] = "UID SEARCH SUBJECT",
 	[OP_SEARCH_FROM] = "UID SEARCH FROM",
 	[OP_SEARCH_TEXT] = "UID SEARCH TEXT",
+	[OP_SEARCH_RARE] = "UID SEARCH TEXT rare",
 	[OP_STATUS] = "STATUS",
 	[OP_FETCH_ENVELOPE] = "FETCH last 50 ENVELOPE",
 	[OP_IDLE] = "IDLE",
@@ -204,7 +207,7 @@ struct opts {
 	unsigned connect_concurrency, timeout_s, max_seconds;
 	uint64_t messages, seed;
 	const char *mbox, *lmtp_file;
-	const char *search_subject, *search_from, *search_text;
+	const char *search_subject, *search_from, *search_text, *search_rare;
 	bool wait_stdin;
 };
 
@@ -230,7 +233,7 @@ struct bench {
 	struct txn *txns;
 	size_t ntxns, next_txn, delivered_msgs, delivered_rcpts, delivered_bytes;
 	/* bigbox */
-	long search_hits[3];
+	long search_hits[4];
 	uint32_t exists;
 	/* idle */
 	struct client **idle;
@@ -675,7 +678,7 @@ static void mixed_next(struct client *c)
 
 /* ---- the bigbox scenario ---------------------------------------------- */
 
-enum { BB_GREETING, BB_LOGIN, BB_CAPA, BB_SELECT, BB_FETCH, BB_S1, BB_S2, BB_S3, BB_STATUS, BB_ENV, BB_LOGOUT };
+enum { BB_GREETING, BB_LOGIN, BB_CAPA, BB_SELECT, BB_FETCH, BB_S1, BB_S2, BB_S3, BB_S4, BB_STATUS, BB_ENV, BB_LOGOUT };
 
 static void bigbox_begin_iteration(struct client *c)
 {
@@ -736,6 +739,12 @@ static void bigbox_next(struct client *c)
 		break;
 	case BB_S3:
 		B.search_hits[2] = c->hits;
+		c->step = BB_S4;
+		c->hits = -1;
+		imap_send(c, OP_SEARCH_RARE, "UID SEARCH TEXT \"%s\"", B.o.search_rare);
+		break;
+	case BB_S4:
+		B.search_hits[3] = c->hits;
 		c->step = BB_STATUS;
 		imap_send(c, OP_STATUS, "STATUS INBOX (MESSAGES UIDNEXT UNSEEN)");
 		break;
@@ -1325,8 +1334,9 @@ static void report(void)
 		       (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 			   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
 	if (B.o.scenario == SC_BIGBOX)
-		printf(", \"exists\": %u, \"search_hits\": {\"SUBJECT\": %ld, \"FROM\": %ld, \"TEXT\": %ld}",
-		       B.exists, B.search_hits[0], B.search_hits[1], B.search_hits[2]);
+		printf(", \"exists\": %u, \"search_hits\": {\"SUBJECT\": %ld, \"FROM\": %ld, \"TEXT\": %ld, "
+		       "\"TEXT rare\": %ld}",
+		       B.exists, B.search_hits[0], B.search_hits[1], B.search_hits[2], B.search_hits[3]);
 	if (B.o.scenario == SC_DELIVER || B.o.scenario == SC_IDLE)
 		printf(", \"messages\": %zu, \"recipients\": %zu, \"bytes\": %zu, "
 		       "\"messages_per_sec\": %.1f",
@@ -1374,7 +1384,8 @@ static void usage(void)
 		"  --host 127.0.0.1 --port P [--tls] [--lmtp-port P]\n"
 		"  --user-fmt 'bench%%d@bench.test' --password PW --users U --seed S\n"
 		"  mixed:   --clients K --iterations I --mbox FILE\n"
-		"  bigbox:  --iterations I --warmup W [--search-subject W --search-from W --search-text W]\n"
+		"  bigbox:  --iterations I --warmup W [--search-subject W --search-from W --search-text W\n"
+		"           --search-rare W]\n"
 		"  deliver: --lmtp-file FILE --connections C [--messages N]\n"
 		"  idle:    --sessions N --deliveries M [--connect-concurrency 100] [--wait-stdin]\n"
 		"  --timeout S (per command, 120) --max-seconds S (whole run, 1800)\n");
@@ -1399,7 +1410,8 @@ int main(int argc, char **argv)
 			   .connections = 4, .sessions = 100, .deliveries = 100,
 			   .connect_concurrency = 100, .timeout_s = 120,
 			   .max_seconds = 1800, .seed = 1, .search_subject = "invoice",
-			   .search_from = "alice", .search_text = "archipelago"};
+			   .search_from = "alice", .search_text = "archipelago",
+			   .search_rare = "zanzibarite"};
 	if (argc < 2)
 		usage();
 	if (strcmp(argv[1], "mixed") == 0)
@@ -1469,6 +1481,8 @@ int main(int argc, char **argv)
 			o->search_from = v;
 		else if (strcmp(a, "--search-text") == 0)
 			o->search_text = v;
+		else if (strcmp(a, "--search-rare") == 0)
+			o->search_rare = v;
 		else
 			usage();
 	}

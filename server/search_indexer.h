@@ -1,0 +1,62 @@
+/* The background word index for SEARCH BODY/TEXT (schema/0013_search_index.sql).
+ *
+ * Each imapd worker runs one indexer: a small state machine on the
+ * worker's loop that calls the store's mail_search_index_step (one mailbox,
+ * at most `batch` messages, one transaction) through the asynchronous pool,
+ * never more than one call at a time. Delivery never waits for it: SEARCH
+ * scans whatever it has not covered yet.
+ *
+ * What to index: the mailboxes named by the change notifications
+ * (search_indexer_wake), kept in a small queue, one targeted step each
+ * (a primary-key lookup); and sweeps, steps that look at every mailbox
+ * (a scan of the mailboxes table), at start, after the listener
+ * reconnects, when the queue overflows, and every
+ * SEARCH_INDEXER_POLL_SECONDS: they catch up after the upgrade and after
+ * notifications lost to a crash.
+ *
+ * Pacing: while work remains, the next step follows after pause_ms; when
+ * other requests of this worker are queued on the pool, after at least
+ * SEARCH_INDEXER_BUSY_FACTOR times as long as the last step took (the
+ * indexer then uses at most a quarter of one connection: measured, an
+ * indexer at half a connection slowed a bulk LMTP load of one mailbox on
+ * a busy 2-core machine). With nothing left it sleeps until woken or the
+ * next sweep.
+ * Workers share the work through row locks (SKIP LOCKED): several never
+ * index the same mailbox at once. */
+#ifndef MAILSTEAD_SEARCH_INDEXER_H
+#define MAILSTEAD_SEARCH_INDEXER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct db;
+struct event_base;
+struct search_indexer;
+
+#define SEARCH_INDEXER_POLL_SECONDS 60
+#define SEARCH_INDEXER_QUEUE 64        /* mailboxes waiting; past it, a sweep */
+#define SEARCH_INDEXER_WAKE_MS 100     /* debounce of change notifications */
+#define SEARCH_INDEXER_RETRY_SECONDS 5 /* after a failed step */
+#define SEARCH_INDEXER_BUSY_FACTOR 3   /* pause / step time while sessions wait */
+
+/* Pure pacing rule, exposed for the unit test: the delay in ms before the
+ * next step, given the last step's outcome (indexed messages, -1 on
+ * error; more), its duration in ms, whether the pool has other requests
+ * waiting, and the configured pause. Returns -1 for "sleep until woken". */
+long search_indexer_delay_ms(int indexed, bool more, long elapsed_ms, bool pool_busy,
+			     unsigned pause_ms);
+
+/* Starts the indexer; the first step runs after start_delay_ms. Returns a
+ * handle owned by the caller. */
+struct search_indexer *search_indexer_create(struct event_base *base, struct db *db,
+					     unsigned batch, unsigned pause_ms,
+					     unsigned start_delay_ms);
+
+/* Mailbox mailbox_id of account_id may have new messages (0, 0: any
+ * mailbox may have): index it soon. */
+void search_indexer_wake(struct search_indexer *ix, int64_t account_id, int64_t mailbox_id);
+
+/* Stops the timers; a step in flight completes into nothing. */
+void search_indexer_destroy(struct search_indexer **ix_r);
+
+#endif

@@ -1,0 +1,292 @@
+"""The background word index of SEARCH BODY/TEXT (schema/0013_search_index.sql,
+server/search_indexer.c).
+
+Messages arrive over LMTP (the real ingest path). Every answer is compared
+with the scan the server ran before the index existed (ILIKE over
+messages.body_text/headers_text, run here with psql), for indexed and
+not-yet-indexed messages alike: mid-word needles, non-ASCII case folding,
+punctuation, tokens too long to index, header-only words. Also: expunged
+messages leave no index rows, the indexer catches up after a restart and
+after its workers are killed mid-batch."""
+import imaplib
+import itertools
+import os
+import signal
+import smtplib
+import time
+import unittest
+
+from harness import Instance, wait_for
+
+PASSWORD = "index test 1"
+inst = None
+imapd = None
+_ids = itertools.count(1)
+
+
+def setUpModule():
+    global inst, imapd
+    inst = Instance()
+    try:
+        inst.start_admind()
+        imapd = inst.start_imapd()
+    except BaseException:
+        inst.close()
+        raise
+
+
+def tearDownModule():
+    inst.close()
+
+
+def restart_imapd(*args):
+    """Stops the running imapd and starts one with these -o options."""
+    global imapd
+    imapd.stop()
+    inst.daemons.remove(imapd)
+    argv = []
+    for a in args:
+        argv += ["-o", a]
+    imapd = inst.start_imapd(*argv)
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def lit(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+def q1(sql):
+    rows = inst.psql(sql)
+    return rows[0][0] if rows else None
+
+
+def new_account():
+    addr = "ix%d@index.test" % next(_ids)
+    inst.create_account(addr, PASSWORD)
+    acc = int(q1("SELECT account_id FROM addresses WHERE address = '%s'" % addr))
+    mb = int(q1("SELECT mailbox_id FROM mailboxes WHERE account_id = %d AND name = 'INBOX'"
+                % acc))
+    return addr, acc, mb
+
+
+def deliver(addr, bodies, subject="note"):
+    c = smtplib.LMTP("127.0.0.1", inst.lmtp_port, timeout=60)
+    try:
+        c.ehlo("mta.test")
+        for i, body in enumerate(bodies):
+            msg = ("From: Sender <sender@example.net>\r\nTo: %s\r\nSubject: %s %d\r\n"
+                   "Message-ID: <%d.%f@index.test>\r\nMIME-Version: 1.0\r\n"
+                   "Content-Type: text/plain; charset=utf-8\r\n"
+                   "Content-Transfer-Encoding: 8bit\r\n\r\n%s\r\n"
+                   % (addr, subject, i, i, time.time(), body.replace("\n", "\r\n")))
+            c.sendmail("sender@example.net", [addr], msg.encode("utf-8"))
+    finally:
+        c.quit()
+
+
+def uidnext(acc, mb):
+    return int(q1("SELECT uidnext FROM mailboxes WHERE account_id = %d AND mailbox_id = %d"
+                  % (acc, mb)))
+
+
+def indexed_uid(acc, mb):
+    v = q1("SELECT indexed_uid FROM mailbox_search_state WHERE account_id = %d"
+           " AND mailbox_id = %d" % (acc, mb))
+    return int(v) if v is not None else 0
+
+
+def wait_indexed(acc, mb, timeout=60):
+    wait_for(lambda: indexed_uid(acc, mb) >= uidnext(acc, mb) - 1, timeout=timeout,
+             what="the indexer to catch up")
+
+
+def index_rows(acc):
+    return int(q1("SELECT count(*) FROM message_search WHERE account_id = %d" % acc))
+
+
+def like(needle):
+    out = "".join("\\" + ch if ch in "%_\\" else ch for ch in needle)
+    return "%" + out + "%"
+
+
+def reference(acc, mb, key, needle):
+    """UIDs that the scan (the server's answer before the index) finds."""
+    p = lit(like(needle))
+    cond = ("m.body_text ILIKE %s" % p if key == "BODY"
+            else "(m.headers_text ILIKE %s OR m.body_text ILIKE %s)" % (p, p))
+    rows = inst.psql("SELECT mm.uid FROM mailbox_messages mm JOIN messages m"
+                     " ON m.account_id = mm.account_id AND m.message_id = mm.message_id"
+                     " WHERE mm.account_id = %d AND mm.mailbox_id = %d AND %s ORDER BY mm.uid"
+                     % (acc, mb, cond))
+    return [int(r[0]) for r in rows]
+
+
+class Client:
+    def __init__(self, addr, mailbox="INBOX"):
+        self.c = imaplib.IMAP4("127.0.0.1", inst.imap_port, timeout=60)
+        self.c.login(addr, PASSWORD)
+        typ, _ = self.c.select(mailbox)
+        assert typ == "OK"
+
+    def search(self, key, needle):
+        """UID SEARCH CHARSET UTF-8 key <needle as a literal>."""
+        self.c.literal = needle.encode("utf-8")
+        typ, data = self.c.uid("SEARCH", "CHARSET", "UTF-8", key)
+        assert typ == "OK", data
+        return sorted(int(x) for x in data[0].split())
+
+    def close(self):
+        try:
+            self.c.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+
+
+BODIES = [
+    "The archipelago lies north. Grüße aus Zürich!",
+    "ARCHIPELAGOS and lighthouse-keepers; e-mail: bob.smith@example.org",
+    "ÉCOLE Καλημέρα ΣΟΦΟΣ Привет мир 日本語の会議",
+    "see https://www.example.com/path?q=archipelago_map&x=1 now",
+    "crème brûlée, naïve café; version 2.5.1-rc3 (build #4471)",
+    "nothing to see here at all",
+    "x" * 300 + "needleinlongtoken" + "y" * 10 + " tail words",
+    "under_score and 50% off \\ backslash",
+]
+
+NEEDLES = [
+    "archipelago", "ARCHIPELAGO", "rchipel", "pelagos", "lighthouse", "lighthouse-keepers",
+    "keepers;", "e-mail", "bob.smith@example", "smith", "grüße", "GRÜSSE", "zürich",
+    "école", "ÉCOLE", "καλημέρα", "σοφοσ", "σοφος", "ПРИВЕТ", "мир", "会議", "日本",
+    "crème brûlée", "brûl", "naive", "café", "2.5.1", "rc3", "4471", "build #",
+    "https", "example.com/path", "q=archipelago_map", "needleinlongtoken", "xxxxneedle",
+    "x" * 250, "tail", "under_score", "under", "50%", "%", "_", "\\", "e", "ar", "z",
+    "sender", "note", "Subject", "index.test", "nothing to", "here at all", "absent",
+    "archipelagoes", " ",
+]
+
+
+class SearchIndex(unittest.TestCase):
+    def check_all(self, addr, acc, mb, needles=NEEDLES):
+        c = Client(addr)
+        try:
+            for key in ("BODY", "TEXT"):
+                for n in needles:
+                    self.assertEqual(c.search(key, n), reference(acc, mb, key, n),
+                                     "%s %r" % (key, n))
+        finally:
+            c.close()
+
+    def test_indexed_and_unindexed_messages_match_the_scan(self):
+        addr, acc, mb = new_account()
+        deliver(addr, BODIES)
+        wait_indexed(acc, mb)
+        self.assertEqual(index_rows(acc), len(BODIES))
+        # Rows are exact, but for the one with a 327-byte token.
+        self.assertEqual(q1("SELECT count(*) FROM message_search WHERE account_id = %d"
+                            " AND NOT exact" % acc), "1")
+        c = Client(addr)
+        try:
+            self.assertEqual(c.search("TEXT", "rchipel"), [1, 2, 4])
+            self.assertEqual(c.search("BODY", "grüsse"), [])  # ß is not ss
+            self.assertEqual(c.search("BODY", "GRÜSSE".replace("SS", "ß")), [1])
+            self.assertEqual(c.search("BODY", "école"), [3])
+            self.assertEqual(c.search("BODY", "καλημέρα"), [3])
+            self.assertEqual(c.search("BODY", "needleinlongtoken"), [7])
+            self.assertEqual(c.search("TEXT", "sender"), list(range(1, 9)))
+            self.assertEqual(c.search("BODY", "sender"), [])
+        finally:
+            c.close()
+        self.check_all(addr, acc, mb)
+
+        # The same bodies again with the indexer off: not indexed, found
+        # by the scan part of the same queries.
+        restart_imapd("search_index=no")
+        w = indexed_uid(acc, mb)
+        deliver(addr, BODIES)
+        time.sleep(1.5)
+        self.assertEqual(indexed_uid(acc, mb), w)
+        self.assertEqual(index_rows(acc), len(BODIES))
+        c = Client(addr)
+        try:
+            self.assertEqual(c.search("TEXT", "rchipel"), [1, 2, 4, 9, 10, 12])
+            self.assertEqual(c.search("BODY", "école"), [3, 11])
+        finally:
+            c.close()
+        self.check_all(addr, acc, mb)
+
+        # Back on: it catches up after the restart, same answers.
+        restart_imapd()
+        wait_indexed(acc, mb)
+        self.assertEqual(index_rows(acc), 2 * len(BODIES))
+        self.check_all(addr, acc, mb)
+
+    def test_expunged_messages_leave_no_index_rows(self):
+        addr, acc, mb = new_account()
+        deliver(addr, ["alpha one", "beta two", "gamma three"])
+        wait_indexed(acc, mb)
+        self.assertEqual(index_rows(acc), 3)
+        c = Client(addr)
+        try:
+            # A copy keeps its message (and index row) alive.
+            c.c.create("Keep")
+            self.assertEqual(c.c.uid("COPY", "2", "Keep")[0], "OK")
+            self.assertEqual(c.c.uid("STORE", "1:2", "+FLAGS.SILENT", "(\\Deleted)")[0], "OK")
+            self.assertEqual(c.c.expunge()[0], "OK")
+            self.assertEqual(index_rows(acc), 2)
+            self.assertEqual(c.search("BODY", "alpha"), [])
+            self.assertEqual(c.search("BODY", "gamma"), [3])
+            c.c.select("Keep")
+            self.assertEqual(c.search("BODY", "beta"), [1])
+            self.assertEqual(c.c.uid("STORE", "1", "+FLAGS.SILENT", "(\\Deleted)")[0], "OK")
+            self.assertEqual(c.c.expunge()[0], "OK")
+        finally:
+            c.close()
+        self.assertEqual(index_rows(acc), 1)
+        self.assertEqual(q1("SELECT count(*) FROM message_search s WHERE NOT EXISTS"
+                            " (SELECT 1 FROM messages m WHERE m.account_id = s.account_id"
+                            " AND m.message_id = s.message_id)"), "0")
+        # Deleting the mailbox drops its watermark.
+        keep = q1("SELECT mailbox_id FROM mailboxes WHERE account_id = %d AND name = 'Keep'"
+                  % acc)
+        c = Client(addr)
+        try:
+            self.assertEqual(c.c.delete("Keep")[0], "OK")
+        finally:
+            c.close()
+        self.assertEqual(q1("SELECT count(*) FROM mailbox_search_state WHERE mailbox_id = %s"
+                            % keep), "0")
+
+    def test_catches_up_after_workers_are_killed(self):
+        addr, acc, mb = new_account()
+        restart_imapd("search_index=no")
+        bodies = ["message %d of the backlog, word%d archipelago" % (i, i % 7)
+                  for i in range(300)]
+        deliver(addr, bodies)
+        self.assertEqual(index_rows(acc), 0)
+        # Small slow batches, then SIGKILL the workers in the middle.
+        restart_imapd("search_index_batch=10", "search_index_pause_ms=100")
+        wait_for(lambda: index_rows(acc) > 0, timeout=30, what="indexing to start")
+        workers = [int(p) for p in os.listdir("/proc") if p.isdigit() and
+                   _ppid(int(p)) == imapd.pid]
+        self.assertTrue(workers)
+        for p in workers:
+            os.kill(p, signal.SIGKILL)
+        self.assertLess(index_rows(acc), 300)
+        wait_indexed(acc, mb, timeout=120)
+        self.assertEqual(index_rows(acc), 300)
+        self.check_all(addr, acc, mb, ["archipelago", "word3", "backlog", "ord6", "of the"])
+        restart_imapd()
+
+
+def _ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+if __name__ == "__main__":
+    unittest.main()
