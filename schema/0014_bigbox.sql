@@ -23,8 +23,8 @@
 -- messages.size (it is then taken as given, which saves the lookup).
 --
 -- Depends on 0001 (the tables), 0003 (the statement triggers the backfill
--- fires, mail_next_modseq), 0005, 0006, 0010 and 0011 (the functions whose
--- plans are fixed, mail_expunge replaced).
+-- fires), 0005, 0006, 0010 and 0011 (the functions whose
+-- plans are fixed; 0015 replaces mail_expunge).
 
 ALTER TABLE mailbox_messages ADD COLUMN size bigint;
 
@@ -95,71 +95,8 @@ ALTER FUNCTION mail_copy(bigint, bigint, bigint[], bigint[], text, integer)
 ALTER FUNCTION mail_move(bigint, bigint, bigint[], bigint[], text, integer)
 	SET plan_cache_mode = force_custom_plan;
 
--- EXPUNGE and UID EXPUNGE (0006). With ranges (UID EXPUNGE, RFC 4315) the
--- `uid IN (SELECT ... mail_uids())` form was a hash semi-join over the whole
--- mailbox even with custom plans (the planner cannot size mail_uids()):
--- 100,000 rows read twice to expunge one message. Now the UIDs are found
--- by a range scan per range and deleted by primary key (= ANY; a generic
--- plan read the mailbox for that one too, hence the custom plans as
--- above). Without ranges, unchanged: every \Deleted message of the
--- mailbox, which needs the whole mailbox read.
-CREATE OR REPLACE FUNCTION mail_expunge(p_account bigint, p_mailbox bigint, p_lo bigint[],
-                                        p_hi bigint[])
-RETURNS TABLE (r_uid bigint)
-LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
-DECLARE
-	ms bigint;
-	v_uids bigint[];
-BEGIN
-	IF cardinality(p_lo) IS DISTINCT FROM cardinality(p_hi) THEN
-		RAISE EXCEPTION 'invalid EXPUNGE arguments' USING ERRCODE = 'MSIV0';
-	END IF;
-	PERFORM 1 FROM mailboxes m
-	  WHERE m.account_id = p_account AND m.mailbox_id = p_mailbox AND NOT m.noselect
-	    FOR NO KEY UPDATE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'no such mailbox' USING ERRCODE = 'MSNF0';
-	END IF;
-	IF p_lo IS NOT NULL THEN
-		-- The mailbox row lock keeps other expunges out until commit.
-		SELECT array_agg(x.uid) INTO v_uids
-		  FROM unnest(p_lo, p_hi) AS r(lo, hi)
-		 CROSS JOIN LATERAL (
-			SELECT mm.uid FROM mailbox_messages mm
-			 WHERE mm.account_id = p_account AND mm.mailbox_id = p_mailbox
-			   AND mm.uid BETWEEN r.lo AND r.hi AND mm.flags & 8 <> 0
-			 ORDER BY mm.uid OFFSET 0) x;
-		IF v_uids IS NULL THEN
-			RETURN;
-		END IF;
-		ms := mail_next_modseq(p_account, p_mailbox);
-		RETURN QUERY
-			WITH d AS (
-				DELETE FROM mailbox_messages mm
-				 WHERE mm.account_id = p_account AND mm.mailbox_id = p_mailbox
-				   AND mm.uid = ANY (v_uids) AND mm.flags & 8 <> 0
-				RETURNING mm.uid),
-			e AS (
-				INSERT INTO expunged (account_id, mailbox_id, uid, modseq)
-				SELECT p_account, p_mailbox, d.uid, ms FROM d)
-			SELECT d.uid FROM d ORDER BY d.uid;
-		RETURN;
-	END IF;
-	IF NOT EXISTS (
-		SELECT 1 FROM mailbox_messages mm
-		 WHERE mm.account_id = p_account AND mm.mailbox_id = p_mailbox
-		   AND mm.flags & 8 <> 0) THEN
-		RETURN;
-	END IF;
-	ms := mail_next_modseq(p_account, p_mailbox);
-	RETURN QUERY
-		WITH d AS (
-			DELETE FROM mailbox_messages mm
-			 WHERE mm.account_id = p_account AND mm.mailbox_id = p_mailbox
-			   AND mm.flags & 8 <> 0
-			RETURNING mm.uid),
-		e AS (
-			INSERT INTO expunged (account_id, mailbox_id, uid, modseq)
-			SELECT p_account, p_mailbox, d.uid, ms FROM d)
-		SELECT d.uid FROM d ORDER BY d.uid;
-END $$;
+-- EXPUNGE and UID EXPUNGE: the `uid IN (SELECT ... mail_uids())` form of
+-- 0006 was a hash semi-join over the whole mailbox even with custom plans
+-- (the planner cannot size mail_uids()): 100,000 rows read twice to expunge
+-- one message. 0015 rewrites mail_expunge (UIDs expanded into an array,
+-- rows found by primary key, custom plans).
