@@ -160,7 +160,7 @@ NEEDLES = [
     "keepers;", "e-mail", "bob.smith@example", "smith", "grüße", "GRÜSSE", "zürich",
     "école", "ÉCOLE", "καλημέρα", "σοφοσ", "σοφος", "ПРИВЕТ", "мир", "会議", "日本",
     "crème brûlée", "brûl", "naive", "café", "2.5.1", "rc3", "4471", "build #",
-    "https", "example.com/path", "q=archipelago_map", "needleinlongtoken", "xxxxneedle",
+    "https", "example.com/path", "q=archipelago_map", "needleinlongtoken", "x" * 4 + "needle",
     "x" * 250, "tail", "under_score", "under", "50%", "%", "_", "\\", "e", "ar", "z",
     "sender", "note", "Subject", "index.test", "nothing to", "here at all", "absent",
     "archipelagoes", " ",
