@@ -15,7 +15,7 @@ import re
 import time
 import unittest
 
-from harness import Instance, RawImap
+from harness import Instance, RawImap, assert_counters_exact
 
 PASSWORD = "uidplus test 1"
 MAX_MESSAGE = 65536
@@ -219,31 +219,7 @@ def wait_untagged(client, pred, timeout=10):
 
 class CountersMixin:
     def assertCountersExact(self, acc):
-        """Every mailbox's messages/unseen/bytes, the account's usage and
-        the messages' reference counts agree with the rows."""
-        bad = inst.psql(
-            "SELECT b.name, b.messages, b.unseen, b.bytes, c.n, c.u, c.s FROM mailboxes b"
-            " LEFT JOIN LATERAL (SELECT count(*) AS n,"
-            "   count(*) FILTER (WHERE mm.flags & 1 = 0) AS u, coalesce(sum(m.size), 0) AS s"
-            "   FROM mailbox_messages mm JOIN messages m"
-            "     ON m.account_id = mm.account_id AND m.message_id = mm.message_id"
-            "  WHERE mm.account_id = b.account_id AND mm.mailbox_id = b.mailbox_id) c ON true"
-            " WHERE b.account_id = %d"
-            "   AND (b.messages <> c.n OR b.unseen <> c.u OR b.bytes <> c.s)" % acc)
-        self.assertEqual(bad, [], "mailbox counters drifted")
-        used = inst.psql(
-            "SELECT a.used_bytes, a.used_messages,"
-            " (SELECT coalesce(sum(m.size), 0) FROM mailbox_messages mm JOIN messages m"
-            "    ON m.account_id = mm.account_id AND m.message_id = mm.message_id"
-            "   WHERE mm.account_id = a.account_id),"
-            " (SELECT count(*) FROM mailbox_messages mm WHERE mm.account_id = a.account_id)"
-            " FROM accounts a WHERE a.account_id = %d" % acc)[0]
-        self.assertEqual((used[0], used[1]), (used[2], used[3]), "account usage drifted")
-        refs = inst.psql(
-            "SELECT m.message_id FROM messages m WHERE m.account_id = %d AND m.refs <>"
-            " (SELECT count(*) FROM mailbox_messages mm WHERE mm.account_id = m.account_id"
-            "    AND mm.message_id = m.message_id)" % acc)
-        self.assertEqual(refs, [], "message refs drifted")
+        assert_counters_exact(self, inst, acc)
 
 
 # -- CAPABILITY ----------------------------------------------------------------
