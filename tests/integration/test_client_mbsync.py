@@ -12,8 +12,6 @@ mbsync stores messages locally with LF line ends and adds an X-TUID header
 to messages it copies (on the server side too, when the server lacks
 UIDPLUS): message bytes are compared with both normalised away.
 """
-import base64
-import imaplib
 import os
 import re
 import shutil
@@ -21,24 +19,24 @@ import subprocess
 import tempfile
 import unittest
 
+import maildir_sync
 from harness import Instance
+from maildir_sync import attachment_message, letters, message, quote, set_info
 
 PASSWORD = "mbsync pass 1"
 inst = None
+remote = None
 MBSYNC = shutil.which("mbsync")
-
-# Maildir info letters (maildir spec) <-> IMAP system flags.
-FLAG_LETTERS = {"\\Draft": "D", "\\Flagged": "F", "\\Answered": "R", "\\Seen": "S",
-                "\\Deleted": "T"}
 
 
 def setUpModule():
-    global inst
+    global inst, remote
     if MBSYNC is None:
         raise unittest.SkipTest("mbsync not installed (deploy/dev/deps.sh installs isync)")
     inst = Instance()
     inst.start_admind()
     inst.start_imapd()
+    remote = maildir_sync.Server(inst, PASSWORD)
 
 
 def tearDownModule():
@@ -46,95 +44,9 @@ def tearDownModule():
         inst.close()
 
 
-def message(mid, subject, body="Hello there.\r\n", extra_headers=""):
-    return ("From: Sender <sender@example.test>\r\nTo: sync@example.test\r\n"
-            "Subject: %s\r\nMessage-ID: <%s@example.test>\r\n"
-            "Date: Mon, 02 Mar 2026 10:00:00 +0000\r\n%s\r\n%s"
-            % (subject, mid, extra_headers, body)).encode("utf-8")
-
-
-def attachment_message(mid):
-    blob = bytes(range(256)) * 8
-    b64 = base64.encodebytes(blob).replace(b"\n", b"\r\n").decode()
-    body = ("--XyZ\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the attachments.\r\n"
-            "--XyZ\r\nContent-Type: application/octet-stream; name=\"blob.bin\"\r\n"
-            "Content-Transfer-Encoding: base64\r\n"
-            "Content-Disposition: attachment; filename=\"blob.bin\"\r\n\r\n" + b64 +
-            "--XyZ\r\nContent-Type: text/csv; name=\"t.csv\"\r\n"
-            "Content-Disposition: attachment; filename=\"t.csv\"\r\n\r\na,b\r\n1,2\r\n"
-            "--XyZ--\r\n")
-    return message(mid, "with attachments", body,
-                   "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XyZ\"\r\n")
-
-
 def normalise(data):
     """Message bytes with LF line ends and without mbsync's X-TUID header."""
-    data = data.replace(b"\r\n", b"\n")
-    end = data.find(b"\n\n") + 1 or len(data)
-    return re.sub(rb"(?m)^X-TUID: [^\n]*\n", b"", data[:end]) + data[end:]
-
-
-def message_id(data):
-    m = re.search(rb"(?im)^Message-ID: <([^>]*)@", data)
-    return m.group(1).decode() if m else None
-
-
-def imap_login(user):
-    m = imaplib.IMAP4("127.0.0.1", inst.imap_port)
-    m.login(user, PASSWORD)
-    return m
-
-
-def quote(name):
-    """A mailbox name as imaplib wants it (modified UTF-7, quoted)."""
-    out, run = [], ""
-    for ch in name:
-        if 0x20 <= ord(ch) < 0x7f:
-            if run:
-                b = base64.b64encode(run.encode("utf-16-be")).rstrip(b"=").replace(b"/", b",")
-                out.append("&" + b.decode() + "-")
-                run = ""
-            out.append("&-" if ch == "&" else ch)
-        else:
-            run += ch
-    if run:
-        b = base64.b64encode(run.encode("utf-16-be")).rstrip(b"=").replace(b"/", b",")
-        out.append("&" + b.decode() + "-")
-    return '"' + "".join(out) + '"'
-
-
-def server_state(user, mailbox):
-    """{message-id: (uid, set of flags, bytes)} of one mailbox, by imaplib."""
-    m = imap_login(user)
-    typ, data = m.select(quote(mailbox))
-    assert typ == "OK", (mailbox, data)
-    out = {}
-    typ, data = m.uid("FETCH", "1:*", "(FLAGS)")
-    assert typ == "OK", data
-    flags = {}
-    for item in data:
-        if item is None:
-            continue
-        mm = re.search(rb"UID (\d+)", item)
-        ff = re.search(rb"FLAGS \(([^)]*)\)", item)
-        if mm and ff:
-            flags[int(mm.group(1))] = set(ff.group(1).decode().split()) - {"\\Recent"}
-    for uid, fl in flags.items():
-        typ, data = m.uid("FETCH", str(uid), "(BODY.PEEK[])")
-        assert typ == "OK", data
-        body = data[0][1]
-        mid = message_id(body)
-        assert mid not in out, ("duplicate on the server", mailbox, mid)
-        out[mid] = (uid, fl, body)
-    m.logout()
-    return out
-
-
-def modseqs():
-    """{account/mailbox: highestmodseq} of every mailbox on the server."""
-    return dict(inst.psql("SELECT a.localpart || '@' || d.name || '/' || m.name, m.highestmodseq "
-                          "FROM mailboxes m JOIN accounts a USING (account_id) "
-                          "JOIN domains d USING (domain_id)"))
+    return maildir_sync.normalise(data, b"X-TUID")
 
 
 MBSYNC_14_TUID_BUG = "IMAP error: received extraneous data in FETCH response"
@@ -142,26 +54,19 @@ MBSYNC_14_TUID_BUG = "IMAP error: received extraneous data in FETCH response"
 
 def capabilities():
     """What the server advertises after LOGIN."""
-    m = imap_login(Mbsync.USER)
+    m = remote.login(Mbsync.USER)
     caps = m.capabilities
     m.logout()
     return caps
 
 
-class Maildir:
-    """The local side: <root>/<mailbox>/{cur,new,tmp}."""
+class Maildir(maildir_sync.Maildir):
+    """mbsync's local side: <root>/<mailbox>/{cur,new,tmp}."""
 
-    def __init__(self, root):
-        self.root = root
-
-    def folder(self, mailbox):
+    def folder_names(self, mailbox):
         """mbsync 1.4 keeps a non-ASCII name in modified UTF-7, later
         versions write UTF-8: either is accepted."""
-        for cand in (mailbox, quote(mailbox).strip('"')):
-            p = os.path.join(self.root, cand)
-            if os.path.isdir(os.path.join(p, "cur")):
-                return p
-        raise AssertionError("no local folder for %r; have %r" % (mailbox, self.folders()))
+        return (mailbox, maildir_sync.mutf7(mailbox))
 
     def folders(self):
         out = []
@@ -169,42 +74,6 @@ class Maildir:
             if "cur" in dirs:
                 out.append(os.path.relpath(dirpath, self.root))
         return sorted(out)
-
-    def files(self, mailbox):
-        """{message-id: (path, info letters)}"""
-        out = {}
-        base = self.folder(mailbox)
-        for sub in ("cur", "new"):
-            for name in os.listdir(os.path.join(base, sub)):
-                path = os.path.join(base, sub, name)
-                with open(path, "rb") as f:
-                    data = f.read()
-                info = name.split(":2,", 1)[1] if ":2," in name else ""
-                mid = message_id(data)
-                assert mid not in out, ("duplicate in the Maildir", mailbox, mid)
-                out[mid] = (path, info)
-        return out
-
-    def snapshot(self):
-        out = []
-        for dirpath, _, files in os.walk(self.root):
-            for f in files:
-                out.append(os.path.join(dirpath, f))
-        return sorted(out)
-
-
-def letters(flags):
-    return "".join(sorted(FLAG_LETTERS[f] for f in flags if f in FLAG_LETTERS))
-
-
-def set_info(path, info):
-    """Renames a maildir file to carry new flags (moving new/ to cur/)."""
-    d, name = os.path.split(path)
-    base = name.split(":2,", 1)[0]
-    cur = os.path.join(os.path.dirname(d), "cur")
-    new = os.path.join(cur, base + ":2," + "".join(sorted(info)))
-    os.rename(path, new)
-    return new
 
 
 class Sync:
@@ -289,7 +158,7 @@ class Mbsync(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         inst.create_account(cls.USER, PASSWORD)
-        m = imap_login(cls.USER)
+        m = remote.login(cls.USER)
         for name in ("Work", "Work/Reports", "Café"):
             typ, data = m.create(quote(name))
             assert typ == "OK", (name, data)
@@ -320,7 +189,7 @@ class Mbsync(unittest.TestCase):
     def assert_in_sync(self, sync, box):
         """Local Maildir and server mailbox hold the same messages with the
         same bytes and flags; returns (server, local)."""
-        server = server_state(self.USER, box)
+        server = remote.state(self.USER, box)
         local = sync.maildir.files(box)
         self.assertEqual(sorted(server), sorted(local), box)
         for mid, (uid, flags, data) in server.items():
@@ -333,13 +202,13 @@ class Mbsync(unittest.TestCase):
 
     def test_round_trip(self):
         sync = Sync(self.USER)
-        before = modseqs()
+        before = remote.modseqs()
 
         # 1. Full sync server -> local.
         _, log = sync.run()
         cmds = sent_commands(log)
         self.assertTrue(any(c.startswith("LOGIN") for c in cmds), cmds)
-        m = imap_login(self.USER)
+        m = remote.login(self.USER)
         typ, listed = m.list()
         m.logout()
         self.assertEqual(typ, "OK")
@@ -357,7 +226,7 @@ class Mbsync(unittest.TestCase):
                 self.assertEqual(server[mid][2], data, mid)
         for box in ("Work", "Archive", "Sent", "Trash"):
             self.assertEqual(sync.maildir.files(box), {})
-        self.assertEqual(modseqs(), before, "a pull must not change the server")
+        self.assertEqual(remote.modseqs(), before, "a pull must not change the server")
 
         # 2. Local changes: a flag, a deletion, a new message, a new folder.
         local = sync.maildir.files("INBOX")
@@ -394,20 +263,20 @@ class Mbsync(unittest.TestCase):
         self.assertEqual(rows, [["1"]])
 
         # 3. Nothing changed: a second run is a no-op on both sides.
-        before, files = modseqs(), sync.maildir.snapshot()
+        before, files = remote.modseqs(), sync.maildir.snapshot()
         _, log = sync.run()
         cmds = sent_commands(log)
         self.assertTrue(any(re.search(r'(?i)(SELECT|EXAMINE) "?INBOX', c) for c in cmds), cmds)
         self.assertEqual(changing(cmds), [])
-        self.assertEqual(modseqs(), before)
+        self.assertEqual(remote.modseqs(), before)
         self.assertEqual(sync.maildir.snapshot(), files)
 
         # 4. Changes on the server arrive at the next sync.
-        m = imap_login(self.USER)
+        m = remote.login(self.USER)
         typ, _ = m.append("INBOX", "(\\Seen)", None, message("srv1", "new on the server"))
         self.assertEqual(typ, "OK")
         m.select("INBOX")
-        uids = {mid: v[0] for mid, v in server_state(self.USER, "INBOX").items()}
+        uids = {mid: v[0] for mid, v in remote.state(self.USER, "INBOX").items()}
         self.assertEqual(m.uid("STORE", str(uids["in2"]), "+FLAGS", "(\\Flagged)")[0], "OK")
         self.assertEqual(m.uid("STORE", str(uids["in3"]), "-FLAGS", "(\\Draft)")[0], "OK")
         self.assertEqual(m.uid("STORE", str(uids["local1"]), "+FLAGS", "(\\Deleted)")[0], "OK")
@@ -415,7 +284,7 @@ class Mbsync(unittest.TestCase):
         m.select(quote("Café"))
         m.store("1", "+FLAGS", "(\\Seen)")
         m.logout()
-        before = modseqs()
+        before = remote.modseqs()
 
         _, log = sync.run()
         server, local = self.assert_in_sync(sync, "INBOX")
@@ -425,7 +294,7 @@ class Mbsync(unittest.TestCase):
         self.assertEqual(local["srv1"][1], "S")
         server, local = self.assert_in_sync(sync, "Café")
         self.assertEqual(local["cafe"][1], "RS")
-        self.assertEqual(modseqs(), before, "pulling server changes changed the server")
+        self.assertEqual(remote.modseqs(), before, "pulling server changes changed the server")
 
         # And once more: nothing to do.
         files = sync.maildir.snapshot()
@@ -433,7 +302,7 @@ class Mbsync(unittest.TestCase):
         cmds = sent_commands(log)
         self.assertTrue(any(re.search(r'(?i)(SELECT|EXAMINE) "?INBOX', c) for c in cmds), cmds)
         self.assertEqual(changing(cmds), [])
-        self.assertEqual(modseqs(), before)
+        self.assertEqual(remote.modseqs(), before)
         self.assertEqual(sync.maildir.snapshot(), files)
 
 
@@ -442,7 +311,7 @@ class MbsyncTLS(unittest.TestCase):
 
     def test_imaps_sync(self):
         inst.create_account(self.USER, PASSWORD)
-        m = imap_login(self.USER)
+        m = remote.login(self.USER)
         data = attachment_message("tls1")
         self.assertEqual(m.append("INBOX", "(\\Flagged)", None, data)[0], "OK")
         m.logout()
@@ -456,7 +325,7 @@ class MbsyncTLS(unittest.TestCase):
         self.assertEqual(local["tls1"][1], "F")
         set_info(local["tls1"][0], "FS")
         sync.run()
-        self.assertEqual(server_state(self.USER, "INBOX")["tls1"][1], {"\\Flagged", "\\Seen"})
+        self.assertEqual(remote.state(self.USER, "INBOX")["tls1"][1], {"\\Flagged", "\\Seen"})
 
     def test_untrusted_certificate_is_refused(self):
         """A client that does not trust the certificate gets no session (and

@@ -14,8 +14,6 @@ UID by SEARCH afterwards. Message bytes are compared with both normalised
 away, so the tests pass with or without UIDPLUS (and whatever other
 extensions the server advertises).
 """
-import base64
-import imaplib
 import os
 import re
 import shutil
@@ -23,25 +21,25 @@ import subprocess
 import tempfile
 import unittest
 
+import maildir_sync
 from harness import Instance
+from maildir_sync import attachment_message, letters, message, mutf7, quote, set_info
 
 PASSWORD = "offlineimap pass 1"
 inst = None
+remote = None
 OFFLINEIMAP = shutil.which("offlineimap")
-
-# Maildir info letters (maildir spec) <-> IMAP system flags.
-FLAG_LETTERS = {"\\Draft": "D", "\\Flagged": "F", "\\Answered": "R", "\\Seen": "S",
-                "\\Deleted": "T"}
 
 
 def setUpModule():
-    global inst
+    global inst, remote
     if OFFLINEIMAP is None:
         raise unittest.SkipTest("offlineimap not installed (deploy/dev/deps.sh installs "
                                 "offlineimap3)")
     inst = Instance()
     inst.start_admind()
     inst.start_imapd()
+    remote = maildir_sync.Server(inst, PASSWORD)
 
 
 def tearDownModule():
@@ -49,158 +47,23 @@ def tearDownModule():
         inst.close()
 
 
-def message(mid, subject, body="Hello there.\r\n", extra_headers=""):
-    return ("From: Sender <sender@example.test>\r\nTo: sync@example.test\r\n"
-            "Subject: %s\r\nMessage-ID: <%s@example.test>\r\n"
-            "Date: Mon, 02 Mar 2026 10:00:00 +0000\r\n%s\r\n%s"
-            % (subject, mid, extra_headers, body)).encode("utf-8")
-
-
-def attachment_message(mid):
-    blob = bytes(range(256)) * 8
-    b64 = base64.encodebytes(blob).replace(b"\n", b"\r\n").decode()
-    body = ("--XyZ\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the attachments.\r\n"
-            "--XyZ\r\nContent-Type: application/octet-stream; name=\"blob.bin\"\r\n"
-            "Content-Transfer-Encoding: base64\r\n"
-            "Content-Disposition: attachment; filename=\"blob.bin\"\r\n\r\n" + b64 +
-            "--XyZ\r\nContent-Type: text/csv; name=\"t.csv\"\r\n"
-            "Content-Disposition: attachment; filename=\"t.csv\"\r\n\r\na,b\r\n1,2\r\n"
-            "--XyZ--\r\n")
-    return message(mid, "with attachments", body,
-                   "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XyZ\"\r\n")
-
-
 def normalise(data):
     """Message bytes with LF line ends and without OfflineIMAP's own header."""
-    data = data.replace(b"\r\n", b"\n")
-    end = data.find(b"\n\n") + 1 or len(data)
-    return re.sub(rb"(?m)^X-OfflineIMAP: [^\n]*\n", b"", data[:end]) + data[end:]
+    return maildir_sync.normalise(data, b"X-OfflineIMAP")
 
 
-def message_id(data):
-    m = re.search(rb"(?im)^Message-ID: <([^>]*)@", data)
-    return m.group(1).decode() if m else None
+class Maildir(maildir_sync.Maildir):
+    """OfflineIMAP's local side: folders named with its default local
+    separator '.'."""
 
-
-def mutf7(name):
-    """A mailbox name in modified UTF-7 (RFC 3501 §5.1.3)."""
-    out, run = [], ""
-
-    def flush():
-        if run:
-            b = base64.b64encode(run.encode("utf-16-be")).rstrip(b"=").replace(b"/", b",")
-            out.append("&" + b.decode() + "-")
-
-    for ch in name:
-        if 0x20 <= ord(ch) < 0x7f:
-            flush()
-            run = ""
-            out.append("&-" if ch == "&" else ch)
-        else:
-            run += ch
-    flush()
-    return "".join(out)
-
-
-def quote(name):
-    return '"' + mutf7(name) + '"'
-
-
-def imap_login(user):
-    m = imaplib.IMAP4("127.0.0.1", inst.imap_port)
-    m.login(user, PASSWORD)
-    return m
-
-
-def server_state(user, mailbox):
-    """{message-id: (uid, set of flags, bytes)} of one mailbox, by imaplib."""
-    m = imap_login(user)
-    typ, data = m.select(quote(mailbox))
-    assert typ == "OK", (mailbox, data)
-    typ, data = m.uid("FETCH", "1:*", "(FLAGS)")
-    assert typ == "OK", data
-    flags = {}
-    for item in data:
-        if item is None:
-            continue
-        mm = re.search(rb"UID (\d+)", item)
-        ff = re.search(rb"FLAGS \(([^)]*)\)", item)
-        if mm and ff:
-            flags[int(mm.group(1))] = set(ff.group(1).decode().split()) - {"\\Recent"}
-    out = {}
-    for uid, fl in flags.items():
-        typ, data = m.uid("FETCH", str(uid), "(BODY.PEEK[])")
-        assert typ == "OK", data
-        body = data[0][1]
-        mid = message_id(body)
-        assert mid not in out, ("duplicate on the server", mailbox, mid)
-        out[mid] = (uid, fl, body)
-    m.logout()
-    return out
-
-
-def modseqs():
-    """{account/mailbox: highestmodseq} of every mailbox on the server."""
-    return dict(inst.psql("SELECT a.localpart || '@' || d.name || '/' || m.name, m.highestmodseq "
-                          "FROM mailboxes m JOIN accounts a USING (account_id) "
-                          "JOIN domains d USING (domain_id)"))
-
-
-def letters(flags):
-    return "".join(sorted(FLAG_LETTERS[f] for f in flags if f in FLAG_LETTERS))
-
-
-class Maildir:
-    """The local side: <root>/<folder>/{cur,new,tmp}, folders named with
-    OfflineIMAP's default local separator '.'."""
-
-    def __init__(self, root):
-        self.root = root
-
-    def folder(self, mailbox):
-        for cand in (mailbox.replace("/", "."), mutf7(mailbox).replace("/", ".")):
-            p = os.path.join(self.root, cand)
-            if os.path.isdir(os.path.join(p, "cur")):
-                return p
-        raise AssertionError("no local folder for %r; have %r" % (mailbox, self.folders()))
+    def folder_names(self, mailbox):
+        return (mailbox.replace("/", "."), mutf7(mailbox).replace("/", "."))
 
     def folders(self):
         if not os.path.isdir(self.root):
             return []
         return sorted(f for f in os.listdir(self.root)
                       if os.path.isdir(os.path.join(self.root, f, "cur")))
-
-    def files(self, mailbox):
-        """{message-id: (path, info letters)}"""
-        out = {}
-        base = self.folder(mailbox)
-        for sub in ("cur", "new"):
-            for name in os.listdir(os.path.join(base, sub)):
-                path = os.path.join(base, sub, name)
-                with open(path, "rb") as f:
-                    data = f.read()
-                info = name.split(":2,", 1)[1] if ":2," in name else ""
-                mid = message_id(data)
-                assert mid not in out, ("duplicate in the Maildir", mailbox, mid)
-                out[mid] = (path, info)
-        return out
-
-    def snapshot(self):
-        out = []
-        for dirpath, _, files in os.walk(self.root):
-            for f in files:
-                out.append(os.path.join(dirpath, f))
-        return sorted(out)
-
-
-def set_info(path, info):
-    """Renames a maildir file to carry new flags (moving new/ to cur/)."""
-    d, name = os.path.split(path)
-    base = name.split(":2,", 1)[0]
-    cur = os.path.join(os.path.dirname(d), "cur")
-    new = os.path.join(cur, base + ":2," + "".join(sorted(info)))
-    os.rename(path, new)
-    return new
 
 
 class Sync:
@@ -264,7 +127,7 @@ class OfflineImap(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         inst.create_account(cls.USER, PASSWORD)
-        m = imap_login(cls.USER)
+        m = remote.login(cls.USER)
         for name in ("Work", "Work/Reports", "Café"):
             typ, data = m.create(quote(name))
             assert typ == "OK", (name, data)
@@ -295,7 +158,7 @@ class OfflineImap(unittest.TestCase):
     def assert_in_sync(self, sync, box):
         """Local Maildir and server mailbox hold the same messages with the
         same bytes and flags; returns (server, local)."""
-        server = server_state(self.USER, box)
+        server = remote.state(self.USER, box)
         local = sync.maildir.files(box)
         self.assertEqual(sorted(server), sorted(local), box)
         for mid, (uid, flags, data) in server.items():
@@ -308,14 +171,14 @@ class OfflineImap(unittest.TestCase):
 
     def test_round_trip(self):
         sync = Sync(self.USER)
-        before = modseqs()
+        before = remote.modseqs()
 
         # 1. Full sync server -> local.
         _, log = sync.run()
         cmds = sent_commands(log)
         self.assertTrue(any(c.startswith("AUTHENTICATE") or c.startswith("LOGIN")
                             for c in cmds), cmds)
-        m = imap_login(self.USER)
+        m = remote.login(self.USER)
         typ, listed = m.list()
         m.logout()
         self.assertEqual(typ, "OK")
@@ -333,7 +196,7 @@ class OfflineImap(unittest.TestCase):
                 self.assertEqual(server[mid][2], data, mid)
         for box in ("Work", "Archive", "Sent", "Trash"):
             self.assertEqual(sync.maildir.files(box), {})
-        self.assertEqual(modseqs(), before, "a pull must not change the server")
+        self.assertEqual(remote.modseqs(), before, "a pull must not change the server")
 
         # 2. Local changes: a flag, a deletion, a new message, a new folder.
         local = sync.maildir.files("INBOX")
@@ -371,20 +234,20 @@ class OfflineImap(unittest.TestCase):
         self.assertEqual(rows, [["1"]])
 
         # 3. Nothing changed: a second run is a no-op on both sides.
-        before, files = modseqs(), sync.maildir.snapshot()
+        before, files = remote.modseqs(), sync.maildir.snapshot()
         _, log = sync.run()
         cmds = sent_commands(log)
         self.assertTrue(any(re.search(r'(?i)(SELECT|EXAMINE) "?INBOX', c) for c in cmds), cmds)
         self.assertEqual(changing(cmds), [])
-        self.assertEqual(modseqs(), before)
+        self.assertEqual(remote.modseqs(), before)
         self.assertEqual(sync.maildir.snapshot(), files)
 
         # 4. Changes on the server arrive at the next sync.
-        m = imap_login(self.USER)
+        m = remote.login(self.USER)
         typ, _ = m.append("INBOX", "(\\Seen)", None, message("srv1", "new on the server"))
         self.assertEqual(typ, "OK")
         m.select("INBOX")
-        uids = {mid: v[0] for mid, v in server_state(self.USER, "INBOX").items()}
+        uids = {mid: v[0] for mid, v in remote.state(self.USER, "INBOX").items()}
         self.assertEqual(m.uid("STORE", str(uids["in2"]), "+FLAGS", "(\\Flagged)")[0], "OK")
         self.assertEqual(m.uid("STORE", str(uids["in3"]), "-FLAGS", "(\\Draft)")[0], "OK")
         self.assertEqual(m.uid("STORE", str(uids["local1"]), "+FLAGS", "(\\Deleted)")[0], "OK")
@@ -392,7 +255,7 @@ class OfflineImap(unittest.TestCase):
         m.select(quote("Café"))
         m.store("1", "+FLAGS", "(\\Seen)")
         m.logout()
-        before = modseqs()
+        before = remote.modseqs()
 
         _, log = sync.run()
         server, local = self.assert_in_sync(sync, "INBOX")
@@ -402,7 +265,7 @@ class OfflineImap(unittest.TestCase):
         self.assertEqual(local["srv1"][1], "S")
         server, local = self.assert_in_sync(sync, "Café")
         self.assertEqual(local["cafe"][1], "RS")
-        self.assertEqual(modseqs(), before, "pulling server changes changed the server")
+        self.assertEqual(remote.modseqs(), before, "pulling server changes changed the server")
 
         # And once more: nothing to do.
         files = sync.maildir.snapshot()
@@ -410,7 +273,7 @@ class OfflineImap(unittest.TestCase):
         cmds = sent_commands(log)
         self.assertTrue(any(re.search(r'(?i)(SELECT|EXAMINE) "?INBOX', c) for c in cmds), cmds)
         self.assertEqual(changing(cmds), [])
-        self.assertEqual(modseqs(), before)
+        self.assertEqual(remote.modseqs(), before)
         self.assertEqual(sync.maildir.snapshot(), files)
 
 
@@ -420,7 +283,7 @@ class OfflineImapTLS(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         inst.create_account(cls.USER, PASSWORD)
-        m = imap_login(cls.USER)
+        m = remote.login(cls.USER)
         assert m.create(quote("Ünïcode/Sub"))[0] == "OK"
         assert m.append("INBOX", "(\\Flagged)", None, attachment_message("tls1"))[0] == "OK"
         assert m.append(quote("Ünïcode/Sub"), "(\\Seen)", None, message("tls2", "x"))[0] == "OK"
@@ -449,8 +312,8 @@ class OfflineImapTLS(unittest.TestCase):
         with open(os.path.join(sub, "cur", "1772445602.M3P1.mstest:2,S"), "wb") as f:
             f.write(message("tls3", "from the unicode folder").replace(b"\r\n", b"\n"))
         sync.run(debug=False)
-        self.assertEqual(server_state(self.USER, "INBOX")["tls1"][1], {"\\Flagged", "\\Seen"})
-        state = server_state(self.USER, "Ünïcode/Sub")
+        self.assertEqual(remote.state(self.USER, "INBOX")["tls1"][1], {"\\Flagged", "\\Seen"})
+        state = remote.state(self.USER, "Ünïcode/Sub")
         self.assertEqual(sorted(state), ["tls2", "tls3"])
         self.assertEqual(state["tls3"][1], {"\\Seen"})
 
