@@ -100,6 +100,8 @@ struct fetch_req {
 	store_fetch_cb *cb;
 	void *ctx;
 	bool set_seen;
+	bool sync;
+	unsigned fetch_at; /* index of the read's result */
 };
 
 static int msg_uid_cmp(const void *a, const void *b)
@@ -114,6 +116,9 @@ static void messages_done(void *arg, PGresult *const *res, unsigned n, const cha
 	struct fetch_req *r = arg;
 	struct store_fetch_result out;
 	struct store_fetch_msg *msgs = NULL;
+	struct store_changes changes;
+	struct store_change *changed = NULL;
+	uint32_t *expunged = NULL;
 	PGresult *q;
 	bool strings;
 	int nt;
@@ -123,11 +128,20 @@ static void messages_done(void *arg, PGresult *const *res, unsigned n, const cha
 		r->cb(r->ctx, NULL, error);
 		goto done;
 	}
+	/* Every statement, the sync's too: one failing rolls back the
+	 * request's transaction, \Seen included. */
 	for (unsigned i = 0; i < n; i++) {
 		if (PQresultStatus(res[i]) != PGRES_TUPLES_OK) {
 			r->cb(r->ctx, NULL, db_error_message(res[i]));
 			goto done;
 		}
+	}
+	if (r->sync) {
+		if (store_sync_parse(res[n - 1], &changes, &changed, &expunged) < 0) {
+			r->cb(r->ctx, NULL, "mailbox_changes: unusable result");
+			goto done;
+		}
+		out.changes = &changes;
 	}
 	if (r->set_seen) {
 		if (PQntuples(res[0]) != 1) {
@@ -136,7 +150,7 @@ static void messages_done(void *arg, PGresult *const *res, unsigned n, const cha
 		}
 		out.seen_modseq = strtoull(PQgetvalue(res[0], 0, 0), NULL, 10);
 	}
-	q = res[n - 1];
+	q = res[r->fetch_at];
 	nt = PQntuples(q);
 	strings = PQnfields(q) == 11;
 	if (!strings && PQnfields(q) != 7) {
@@ -187,6 +201,8 @@ static void messages_done(void *arg, PGresult *const *res, unsigned n, const cha
 	out.n = (uint32_t)nt;
 	r->cb(r->ctx, &out, NULL);
 done:
+	free(changed);
+	free(expunged);
 	free(msgs);
 	free(r);
 }
@@ -197,7 +213,8 @@ int store_fetch_messages(struct db *db, const struct store_fetch_req *req, store
 	char acc[24], mb[24];
 	struct buf lo, hi;
 	const char *vals[8];
-	struct db_query qs[2];
+	struct db_query qs[3];
+	struct store_sync_query sq;
 	struct fetch_req *r;
 	unsigned nq = 0;
 	int ret = 0;
@@ -229,6 +246,11 @@ int store_fetch_messages(struct db *db, const struct store_fetch_req *req, store
 	qs[nq].values = vals;
 	qs[nq].result_format = 1;
 	nq++;
+	/* The sync last: the reply built from it is at least as new as the
+	 * rows read (each statement of a request sees what committed
+	 * before it started). */
+	if (req->sync != NULL)
+		store_sync_query(&sq, req->account_id, req->sync, &qs[nq++]);
 
 	r = malloc(sizeof(*r));
 	if (r == NULL)
@@ -236,6 +258,8 @@ int store_fetch_messages(struct db *db, const struct store_fetch_req *req, store
 	r->cb = cb;
 	r->ctx = ctx;
 	r->set_seen = req->set_seen;
+	r->sync = req->sync != NULL;
+	r->fetch_at = req->set_seen ? 1 : 0;
 	if (db_submit(db, qs, nq, messages_done, r, error_r) == NULL) { /* copies the values */
 		free(r);
 		ret = -1;

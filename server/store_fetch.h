@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 struct db;
+struct store_changes;
+struct store_sync;
 
 /* Optional columns of store_fetch_messages (the rest always come). */
 #define STORE_FETCH_ENVELOPE      1
@@ -28,6 +30,10 @@ struct store_fetch_req {
 	unsigned want;        /* STORE_FETCH_* */
 	/* First set \Seen on those that lack it (one new modseq). */
 	bool set_seen;
+	/* Also the caller's pre-reply sync (store.h), after the read in the
+	 * same request: it sees the rows read and everything committed
+	 * before them. NULL: none. */
+	const struct store_sync *sync;
 };
 
 struct store_fetch_msg {
@@ -51,6 +57,8 @@ struct store_fetch_result {
 	uint64_t seen_modseq;
 	const struct store_fetch_msg *msgs; /* the UIDs that still exist, ascending */
 	uint32_t n;
+	/* With req->sync: what changed in the mailbox (store.h). */
+	const struct store_changes *changes;
 };
 
 /* r is NULL on failure (error says why). Valid during the call only. */

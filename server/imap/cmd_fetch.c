@@ -80,6 +80,10 @@ struct fetch_ctx {
 	uint32_t *uids;
 	uint32_t nuids, next;
 	bool set_seen;
+	/* The pre-reply sync rode in the last batch's request; its answer,
+	 * kept until the responses are out (NULL: not read). */
+	bool sync_asked;
+	const struct store_changes *changes;
 	/* The current batch. */
 	struct pool *bpool;
 	struct out_msg *msgs;
@@ -118,21 +122,35 @@ static void fetch_free(struct fetch_ctx *x)
 	x->cmd->drained_fn = NULL;
 }
 
+/* Ends the sync that rode in a batch's request, if one did: with the
+ * answer after every FETCH response (the flags they carry are no newer
+ * than it), or without one (failure: imap_cmd_finish asks on its own). */
+static void fetch_sync_end(struct fetch_ctx *x, const struct store_changes *c)
+{
+	if (!x->sync_asked)
+		return;
+	x->sync_asked = false;
+	mailbox_view_sync_apply(x->cmd->s, x->cmd, c);
+}
+
 static void fetch_ok(struct fetch_ctx *x)
 {
 	fetch_free(x);
+	fetch_sync_end(x, x->changes);
 	imap_cmd_finish(x->cmd, IMAP_OK, "%s completed", x->cmd->uid ? "UID FETCH" : "FETCH");
 }
 
 static void fetch_gone(struct fetch_ctx *x)
 {
 	fetch_free(x);
+	fetch_sync_end(x, NULL);
 	imap_cmd_finish(x->cmd, IMAP_NO, "Gone");
 }
 
 static void fetch_fail(struct fetch_ctx *x, const char *error)
 {
 	fetch_free(x);
+	fetch_sync_end(x, NULL);
 	imap_cmd_fail(x->cmd, error);
 }
 
@@ -671,6 +689,8 @@ static void batch_loaded(void *ctx, const struct store_fetch_result *r, const ch
 		imap_session_publish_change(s, mailbox_view_id(s->view));
 		mailbox_view_own_modseq(s->view, r->seen_modseq);
 	}
+	if (r->changes != NULL)
+		x->changes = mailbox_view_changes_copy(x->cmd->pool, r->changes);
 	if (imap_session_gone(s)) {
 		fetch_gone(x);
 		return;
@@ -701,6 +721,7 @@ static void batch_start(struct fetch_ctx *x)
 {
 	struct imap_session *s = x->cmd->s;
 	struct store_fetch_req req;
+	struct store_sync sync;
 	uint32_t n = x->nuids - x->next;
 	const char *err;
 
@@ -724,8 +745,14 @@ static void batch_start(struct fetch_ctx *x)
 	           (x->req.need_partmap ? STORE_FETCH_PARTMAP : 0);
 	req.set_seen = x->set_seen;
 	x->next += n;
+	/* The last batch carries the pre-reply sync, after its read (one
+	 * round trip less); earlier batches would read it too early. */
+	if (x->next == x->nuids && !x->sync_asked && mailbox_view_sync_args(s, &sync)) {
+		req.sync = &sync;
+		x->sync_asked = true;
+	}
 	if (store_fetch_messages(worker_db(s->w), &req, batch_loaded, x, &err) < 0)
-		fetch_fail(x, err);
+		fetch_fail(x, err); /* ends the sync too */
 }
 
 static void on_drained(struct imap_cmd *cmd)

@@ -494,6 +494,28 @@ void mailbox_view_sync_apply(struct imap_session *s, struct imap_cmd *cmd,
 	v->synced_seq = v->req_seq;
 }
 
+const struct store_changes *mailbox_view_changes_copy(struct pool *pool,
+						      const struct store_changes *c)
+{
+	struct store_changes *out;
+	struct store_change *changed;
+
+	if (c == NULL)
+		return NULL;
+	out = pool_memdup(pool, c, sizeof(*c));
+	changed = pool_alloc(pool, (c->nchanged ? c->nchanged : 1) * sizeof(*changed));
+	for (uint32_t i = 0; i < c->nchanged; i++) {
+		changed[i] = c->changed[i];
+		if (c->changed[i].keywords != NULL)
+			changed[i].keywords = pool_strdup(pool, c->changed[i].keywords);
+	}
+	out->changed = changed;
+	out->expunged = c->nexpunged > 0 ? pool_memdup(pool, c->expunged,
+						       c->nexpunged * sizeof(*c->expunged))
+					 : NULL;
+	return out;
+}
+
 /* Index of the first uid >= x. */
 static uint32_t lower_bound(const struct mailbox_view *v, uint32_t x)
 {

@@ -67,6 +67,12 @@ bool mailbox_view_sync_args(struct imap_session *s, struct store_sync *sync_r);
 void mailbox_view_sync_apply(struct imap_session *s, struct imap_cmd *cmd,
 			     const struct store_changes *c);
 
+/* A copy of c (its arrays and strings too) in pool, for a command that
+ * applies it after writing responses built from the same request (FETCH:
+ * the answer reaches it before its last batch is written). NULL for NULL. */
+const struct store_changes *mailbox_view_changes_copy(struct pool *pool,
+						      const struct store_changes *c);
+
 int64_t mailbox_view_id(const struct mailbox_view *v);
 const char *mailbox_view_name(const struct mailbox_view *v);
 bool mailbox_view_readonly(const struct mailbox_view *v);

@@ -4,7 +4,9 @@ between sessions"): a change that session B committed on another imapd
 instance (another host, as far as the protocol goes) before session A sends
 its next command is in the reply to that very command, for each command
 whose sync changed -- STORE, UID STORE, EXPUNGE, UID EXPUNGE, APPEND into
-the selected mailbox (the sync rides in their request), APPEND elsewhere
+the selected mailbox, FETCH and UID FETCH (the sync rides in their request;
+FETCH's in the request of its last batch, after the read, with its answer
+reported after the FETCH responses), APPEND elsewhere
 and a failing STORE (it runs on its own), the first command after SELECT
 (whose view is fresh and skips its own sync). And the mailbox counters the
 functions of schema/0015 now keep themselves match a recount."""
@@ -210,6 +212,86 @@ class NextReply(unittest.TestCase):
         untagged, tagged = self.a.cmd("STORE 5 +FLAGS (%s)" % kws, ok=False)
         self.assertIn(" NO [LIMIT]", tagged)
         self.assertTrue(has(untagged, r"^\* 6 EXISTS$"), untagged)
+
+    # FETCH and UID FETCH: the sync rides in the last batch's request,
+    # after the rows are read; what it finds is reported after every
+    # FETCH response (which cannot then be newer than the report).
+
+    def test_fetch_flags_reports_others_changes(self):
+        self.b.store("2", "+FLAGS", "(\\Answered)")
+        self.b.store("4", "+FLAGS", "(\\Deleted)")
+        self.b.expunge()
+        self.b.append("INBOX", None, None, msg(107))
+        untagged, _ = self.a.cmd("FETCH 1:* (UID FLAGS)")
+        # The expunge waits (RFC 3501 §7.4.1); the view keeps 5 messages
+        # and UID 4 is left out of the data (its row is gone).
+        self.assertFalse(has(untagged, r"EXPUNGE"), untagged)
+        self.assertTrue(has(untagged, r"^\* 2 FETCH \(UID 2 FLAGS \(\\Answered( \\Recent)?\)\)$"),
+                        untagged)
+        exists = [i for i, ln in enumerate(untagged) if ln == "* 6 EXISTS"]
+        last = [i for i, ln in enumerate(untagged) if ln.startswith("* 5 FETCH (UID 5 FLAGS")]
+        self.assertEqual(len(exists), 1, untagged)
+        self.assertEqual(len(last), 1, untagged)
+        self.assertLess(last[0], exists[0], untagged)
+        untagged, _ = self.a.cmd("NOOP")
+        self.assertEqual(untagged, ["* 4 EXPUNGE"])
+
+    def test_uid_fetch_reports_others_expunge(self):
+        self.b.store("3", "+FLAGS", "(\\Deleted)")
+        self.b.expunge()
+        self.b.append("INBOX", None, None, msg(108))
+        untagged, _ = self.a.cmd("UID FETCH 1:* (FLAGS)")
+        self.assertTrue(has(untagged, r"^\* 3 EXPUNGE$"), untagged)
+        self.assertTrue(has(untagged, r"^\* 5 EXISTS$"), untagged)
+        untagged, _ = self.a.cmd("NOOP")
+        self.assertEqual(untagged, [])
+
+    def test_fetch_body_reports_others_changes(self):
+        # BODY.PEEK[] loads the octets in a request of its own after the
+        # batch that carried the sync.
+        self.b.store("1", "+FLAGS", "(\\Flagged)")
+        self.b.append("INBOX", None, None, msg(109))
+        untagged, _ = self.a.cmd("FETCH 3 (BODY.PEEK[] BODYSTRUCTURE)")
+        self.assertTrue(has(untagged, r"^\* 3 FETCH \(BODY\[\] \{\d+\}$"), untagged)
+        self.assertTrue(has(untagged, r"^body 2$"), untagged)
+        self.assertTrue(has(untagged, r"^ BODYSTRUCTURE \("), untagged)
+        self.assertTrue(has(untagged, r"^\* 1 FETCH \(UID 1 FLAGS \(\\Flagged( \\Recent)?\)\)$"),
+                        untagged)
+        self.assertTrue(has(untagged, r"^\* 6 EXISTS$"), untagged)
+        untagged, _ = self.a.cmd("NOOP")
+        self.assertEqual(untagged, [])
+
+    def test_fetch_setting_seen_reports_own_change_once(self):
+        self.b.store("5", "+FLAGS", "(\\Answered)")
+        untagged, _ = self.a.cmd("FETCH 2 (BODY[TEXT])")
+        self.assertTrue(has(untagged, r"^\* 2 FETCH \(BODY\[TEXT\] \{\d+\}$"), untagged)
+        self.assertTrue(has(untagged, r"FLAGS \(\\Seen( \\Recent)?\)\)$"), untagged)
+        self.assertTrue(has(untagged, r"^\* 5 FETCH \(UID 5 FLAGS \(\\Answered( \\Recent)?\)\)$"),
+                        untagged)
+        self.assertFalse(has(untagged, r"^\* 2 FETCH \(UID 2 FLAGS"), untagged)
+        untagged, _ = self.a.cmd("NOOP")
+        self.assertEqual(untagged, [])
+
+
+class ManyBatches(unittest.TestCase):
+    def test_fetch_of_several_batches_reports_others_changes(self):
+        # 130 messages with BODYSTRUCTURE: two batches (the first holds
+        # 100); the sync rides in the second.
+        addr = new_account(130)
+        a = Raw(addr)
+        a.cmd("SELECT INBOX")
+        b = other(addr)
+        b.store("7", "+FLAGS", "(\\Flagged)")
+        b.append("INBOX", None, None, msg(110))
+        untagged, _ = a.cmd("FETCH 1:* (UID BODYSTRUCTURE)")
+        self.assertEqual(len([ln for ln in untagged if re.match(r"^\* \d+ FETCH \(UID \d+ BODYSTRUCTURE", ln)]),
+                         130)
+        self.assertTrue(has(untagged, r"^\* 7 FETCH \(UID 7 FLAGS \(\\Flagged( \\Recent)?\)\)$"), untagged)
+        self.assertTrue(has(untagged, r"^\* 131 EXISTS$"), untagged)
+        untagged, _ = a.cmd("NOOP")
+        self.assertEqual(untagged, [])
+        a.close()
+        b.logout()
 
 
 def counters(addr):
