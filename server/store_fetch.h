@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct db;
+struct store_chunk;
 struct store_changes;
 struct store_sync;
 
@@ -34,6 +35,9 @@ struct store_fetch_req {
 	 * same request: it sees the rows read and everything committed
 	 * before them. NULL: none. */
 	const struct store_sync *sync;
+	/* With nuids == 1: also the message's first chunk of raw octets,
+	 * in the same request (what a whole-message FETCH needs next). */
+	bool first_chunk;
 };
 
 struct store_fetch_msg {
@@ -59,6 +63,9 @@ struct store_fetch_result {
 	uint32_t n;
 	/* With req->sync: what changed in the mailbox (store.h). */
 	const struct store_changes *changes;
+	/* With req->first_chunk: chunk 0 of the message, or none (gone). */
+	const struct store_chunk *chunks;
+	uint32_t nchunks;
 };
 
 /* r is NULL on failure (error says why). Valid during the call only. */

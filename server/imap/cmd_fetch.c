@@ -84,6 +84,7 @@ struct fetch_ctx {
 	 * kept until the responses are out (NULL: not read). */
 	bool sync_asked;
 	const struct store_changes *changes;
+	bool chunk_asked; /* the batch's request reads its first chunk too */
 	/* The current batch. */
 	struct pool *bpool;
 	struct out_msg *msgs;
@@ -644,6 +645,25 @@ static void plan_load(struct fetch_ctx *x)
 	}
 }
 
+/* Writes what the chunks of the plan allow. Returns false when the command
+ * ended (a message vanished in the middle of its literal). */
+static bool write_loaded(struct fetch_ctx *x, const struct store_chunk *chunks, uint32_t n)
+{
+	struct imap_session *s = x->cmd->s;
+
+	if (write_pieces(x, chunks, n) == WRITE_LOST) {
+		/* Part of a literal is out and the rest cannot be had: the
+		 * response cannot be completed correctly. */
+		LOG(WARN, s_log(s), "FETCH: message %lld vanished while being sent",
+		    (long long)x->msgs[x->pieces[x->pi].msg].message_id);
+		imap_session_abort(s, "message vanished during FETCH");
+		fetch_gone(x);
+		return false;
+	}
+	x->nplan = 0;
+	return true;
+}
+
 static void chunks_loaded(void *ctx, const struct store_chunk *chunks, uint32_t n,
                           const char *error)
 {
@@ -658,17 +678,8 @@ static void chunks_loaded(void *ctx, const struct store_chunk *chunks, uint32_t 
 		fetch_gone(x);
 		return;
 	}
-	if (write_pieces(x, chunks, n) == WRITE_LOST) {
-		/* Part of a literal is out and the rest cannot be had: the
-		 * response cannot be completed correctly. */
-		LOG(WARN, s_log(s), "FETCH: message %lld vanished while being sent",
-		    (long long)x->msgs[x->pieces[x->pi].msg].message_id);
-		imap_session_abort(s, "message vanished during FETCH");
-		fetch_gone(x);
-		return;
-	}
-	x->nplan = 0;
-	fetch_continue(x);
+	if (write_loaded(x, chunks, n))
+		fetch_continue(x);
 }
 
 /* -- batches ------------------------------------------------------------------------ */
@@ -714,6 +725,20 @@ static void batch_loaded(void *ctx, const struct store_fetch_result *r, const ch
 	} else if (x->batch_text < FETCH_BATCH_TEXT / 4 && x->batch < x->batch_max) {
 		x->batch = x->batch * 2 < x->batch_max ? x->batch * 2 : x->batch_max;
 	}
+	if (x->chunk_asked) {
+		/* The first chunk came with the batch: written as a load of
+		 * that chunk would have been (its absence means the message
+		 * is gone; further chunks are loaded as usual). */
+		x->chunk_asked = false;
+		if (x->nmsgs == 1) {
+			x->plan[0].message_id = x->msgs[0].message_id;
+			x->plan[0].first = 0;
+			x->plan[0].last = 0;
+			x->nplan = 1;
+			if (!write_loaded(x, r->chunks, r->nchunks))
+				return;
+		}
+	}
 	fetch_continue(x);
 }
 
@@ -744,6 +769,9 @@ static void batch_start(struct fetch_ctx *x)
 	           (x->req.need_bodystructure ? STORE_FETCH_BODYSTRUCTURE : 0) |
 	           (x->req.need_partmap ? STORE_FETCH_PARTMAP : 0);
 	req.set_seen = x->set_seen;
+	/* One message wanted whole (the usual BODY.PEEK[] of a client
+	 * opening a message): its first chunk comes in the same request. */
+	x->chunk_asked = req.first_chunk = n == 1 && x->req.has_sections && !x->req.need_partmap;
 	x->next += n;
 	/* The last batch carries the pre-reply sync, after its read (one
 	 * round trip less); earlier batches would read it too early. */
