@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -51,6 +53,7 @@ struct workqueue {
 
 	pthread_t *threads;
 	unsigned nthreads; /* started */
+	int nice;	   /* under lock: what threads should add to their nice */
 };
 
 static void wq_lock(struct workqueue *wq)
@@ -89,7 +92,7 @@ static void *wq_thread(void *ctx)
 {
 	struct workqueue *wq = ctx;
 	struct workqueue_job *job;
-	int err;
+	int err, want, niced = 0;
 
 	wq_lock(wq);
 	for (;;) {
@@ -102,8 +105,19 @@ static void *wq_thread(void *ctx)
 		job = wq->queue_head;
 		if ((wq->queue_head = job->next) == NULL)
 			wq->queue_tail = &wq->queue_head;
+		want = wq->nice;
 		wq_unlock(wq);
 
+		if (want != niced) {
+			/* Linux: the nice value of PRIO_PROCESS with a thread
+			 * id is that thread's own. Raising it needs no
+			 * privilege; on failure the job just runs as it is. */
+			errno = 0;
+			int cur = getpriority(PRIO_PROCESS, (id_t)gettid());
+			if (!(cur == -1 && errno != 0) &&
+			    setpriority(PRIO_PROCESS, (id_t)gettid(), cur + want - niced) == 0)
+				niced = want;
+		}
 		job->work(job->arg);
 
 		wq_lock(wq);
@@ -266,6 +280,16 @@ struct workqueue *workqueue_create(struct event_base *base, unsigned threads,
 fail:
 	wq_free(wq);
 	return NULL;
+}
+
+int workqueue_set_nice(struct workqueue *wq, int nice)
+{
+	if (nice < 1 || nice > 19)
+		return -1;
+	wq_lock(wq);
+	wq->nice = nice;
+	wq_unlock(wq);
+	return 0;
 }
 
 int workqueue_submit(struct workqueue *wq, workqueue_work_fn *work, workqueue_done_fn *done,

@@ -55,6 +55,12 @@ typedef void workqueue_done_fn(void *arg, bool cancelled);
 struct workqueue *workqueue_create(struct event_base *base, unsigned threads,
 				   unsigned max_pending, const char **error_r);
 
+/* Makes the pool's threads run at nice (1..19) more than the process, from
+ * their next job on: CPU-bound jobs then yield the CPU to the event loops
+ * and the database, and use it whole when nothing else wants it. Returns 0,
+ * or -1 when nice is out of range. Called from the loop thread. */
+int workqueue_set_nice(struct workqueue *wq, int nice);
+
 /* Queues work(arg) to run in a pool thread and done(arg, false) to run in
  * the loop thread after it (never inside this call). Returns 0; or -1 when
  * max_pending jobs are already pending or the queue is being destroyed: then

@@ -6,8 +6,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "unit.h"
 #include "workqueue.h"
@@ -379,6 +382,46 @@ static void test_submit_refused_during_destroy(void)
 	free(jobs);
 }
 
+static void work_nice(void *arg)
+{
+	struct job *job = arg;
+
+	errno = 0;
+	job->result = (unsigned)getpriority(PRIO_PROCESS, (id_t)gettid());
+	job->work_ran = errno == 0;
+}
+
+static void test_set_nice_lowers_the_threads_only(void)
+{
+	struct test_ctx ctx;
+	struct job jobs[4];
+	int before, want;
+
+	errno = 0;
+	before = getpriority(PRIO_PROCESS, (id_t)gettid());
+	CU_ASSERT_EQUAL_FATAL(errno, 0);
+	want = before + 3 > 19 ? 19 : before + 3;
+	ctx_init(&ctx, 2, 8);
+	CU_ASSERT_EQUAL(workqueue_set_nice(ctx.wq, 0), -1);
+	CU_ASSERT_EQUAL(workqueue_set_nice(ctx.wq, 20), -1);
+	CU_ASSERT_EQUAL(workqueue_set_nice(ctx.wq, 3), 0);
+	memset(jobs, 0, sizeof(jobs));
+	for (unsigned i = 0; i < 4; i++) {
+		jobs[i].ctx = &ctx;
+		CU_ASSERT_EQUAL(workqueue_submit(ctx.wq, work_nice, done_record, &jobs[i]), 0);
+	}
+	run_loop(&ctx, 4);
+	/* Every job, whichever thread ran it, ran at the lower priority,
+	 * and only once lower (a thread's second job adds nothing). */
+	for (unsigned i = 0; i < 4; i++) {
+		CU_ASSERT_TRUE(jobs[i].work_ran);
+		CU_ASSERT_EQUAL((int)jobs[i].result, want);
+	}
+	/* The loop thread is untouched. */
+	CU_ASSERT_EQUAL(getpriority(PRIO_PROCESS, (id_t)gettid()), before);
+	ctx_deinit(&ctx);
+}
+
 static void test_create_arguments(void)
 {
 	struct event_base *base = event_base_new();
@@ -408,6 +451,7 @@ static const struct unit_test workqueue_tests[] = {
 	{"destroy delivers completed jobs", test_destroy_delivers_completed_jobs},
 	{"submit refused during destroy", test_submit_refused_during_destroy},
 	{"create checks its arguments", test_create_arguments},
+	{"set_nice lowers the threads only", test_set_nice_lowers_the_threads_only},
 	{NULL, NULL},
 };
 static const struct unit_suite suites[] = {
