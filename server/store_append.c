@@ -54,6 +54,10 @@ static void append_done(void *arg, PGresult *const *res, unsigned n, const char 
 		r->cb(r->ctx, NULL, db_error_reason(res[0]), db_error_message(res[0]));
 	} else if (PQntuples(res[0]) != 1) {
 		r->cb(r->ctx, NULL, NULL, "mail_append_batch returned no row");
+	} else if (n > 1 && PQresultStatus(res[1]) != PGRES_TUPLES_OK) {
+		/* The sync failed, and with it the request's transaction:
+		 * nothing was appended. */
+		r->cb(r->ctx, NULL, NULL, db_error_message(res[1]));
 	} else {
 		q = res[0];
 		memset(&out, 0, sizeof(out));

@@ -86,6 +86,13 @@ static void flags_done(void *arg, PGresult *const *res, unsigned n, const char *
 		free(r);
 		return;
 	}
+	if (n > 1 && PQresultStatus(res[1]) != PGRES_TUPLES_OK) {
+		/* The sync failed, and with it the request's transaction:
+		 * the flags were not stored. */
+		r->cb(r->ctx, NULL, NULL, db_error_message(res[1]));
+		free(r);
+		return;
+	}
 	q = res[0];
 	nt = PQntuples(q);
 	if (nt < 1 || strcmp(PQgetvalue(q, 0, 0), "0") != 0) {
@@ -297,6 +304,13 @@ static void expunge_done(void *arg, PGresult *const *res, unsigned n, const char
 	if (error != NULL || PQresultStatus(res[0]) != PGRES_TUPLES_OK) {
 		error = request_error(res, error, &reason);
 		r->cb(r->ctx, NULL, 0, NULL, reason, error);
+		free(r);
+		return;
+	}
+	if (n > 1 && PQresultStatus(res[1]) != PGRES_TUPLES_OK) {
+		/* The sync failed, and with it the request's transaction:
+		 * nothing was expunged. */
+		r->cb(r->ctx, NULL, 0, NULL, NULL, db_error_message(res[1]));
 		free(r);
 		return;
 	}

@@ -272,6 +272,68 @@ class NextReply(unittest.TestCase):
         untagged, _ = self.a.cmd("NOOP")
         self.assertEqual(untagged, [])
 
+    def test_store_whose_sync_fails_is_not_reported_done(self):
+        # The sync rides in the STORE's transaction: when it fails, the
+        # STORE is rolled back with it, and the reply must say so (here
+        # the expunge record is renamed away for a moment, which only
+        # the sync reads).
+        inst.psql("ALTER TABLE expunged RENAME TO expunged_away")
+        try:
+            untagged, tagged = self.a.cmd("STORE 2 +FLAGS (\\Flagged)", ok=False)
+        finally:
+            inst.psql("ALTER TABLE expunged_away RENAME TO expunged")
+        flags = inst.psql("SELECT mm.flags & 4 FROM mailbox_messages mm"
+                          " JOIN mailboxes m USING (account_id, mailbox_id)"
+                          " JOIN addresses a USING (account_id)"
+                          " WHERE a.address = '%s' AND m.name = 'INBOX' AND mm.uid = 2" % self.addr)
+        self.assertEqual(flags, [["0"]])
+        self.assertRegex(tagged, r"^a\d+ NO ", (untagged, tagged))
+        self.assertFalse(has(untagged, r"FETCH"), untagged)
+        # The session goes on.
+        untagged, _ = self.a.cmd("STORE 2 +FLAGS (\\Flagged)")
+        self.assertTrue(has(untagged, r"^\* 2 FETCH \(FLAGS \(\\Flagged( \\Recent)?\)\)$"), untagged)
+
+    def test_fetch_whose_sync_fails_sets_no_seen(self):
+        inst.psql("ALTER TABLE expunged RENAME TO expunged_away")
+        try:
+            untagged, tagged = self.a.cmd("FETCH 2 (BODY[TEXT])", ok=False)
+        finally:
+            inst.psql("ALTER TABLE expunged_away RENAME TO expunged")
+        self.assertRegex(tagged, r"^a\d+ NO ", (untagged, tagged))
+        self.assertFalse(has(untagged, r"FETCH"), untagged)
+        self.assertEqual(self.b.search(None, "SEEN")[1], [b""])
+
+    def test_append_whose_sync_fails_is_not_reported_done(self):
+        inst.psql("ALTER TABLE expunged RENAME TO expunged_away")
+        try:
+            untagged, tagged = self.a.cmd("APPEND INBOX", literal=msg(111), ok=False)
+        finally:
+            inst.psql("ALTER TABLE expunged_away RENAME TO expunged")
+        self.assertRegex(tagged, r"^a\d+ NO ", (untagged, tagged))
+        self.assertNotIn("APPENDUID", tagged)
+        self.assertEqual(len(self.b.search(None, "ALL")[1][0].split()), 5)
+
+    def test_expunge_whose_sync_fails_is_not_reported_done(self):
+        # Here the sync fails in its claim of \Recent for B's new message
+        # (a trigger refuses it), after the expunge succeeded.
+        self.a.cmd("UID STORE 1 +FLAGS.SILENT (\\Deleted)")
+        c = imaplib.IMAP4("127.0.0.1", second_port)  # INBOX not selected:
+        c.login(self.addr, PASSWORD)                 # nobody claims \Recent
+        c.append("INBOX", None, None, msg(112))
+        c.logout()
+        inst.psql("CREATE FUNCTION refuse_claim() RETURNS trigger LANGUAGE plpgsql AS"
+                  " $$BEGIN RAISE EXCEPTION 'claim refused'; END$$;"
+                  " CREATE TRIGGER refuse_claim BEFORE UPDATE OF recent_uid ON mailboxes"
+                  " FOR EACH ROW WHEN (NEW.recent_uid <> OLD.recent_uid)"
+                  " EXECUTE FUNCTION refuse_claim()")
+        try:
+            untagged, tagged = self.a.cmd("UID EXPUNGE 1", ok=False)
+        finally:
+            inst.psql("DROP TRIGGER refuse_claim ON mailboxes; DROP FUNCTION refuse_claim()")
+        self.assertRegex(tagged, r"^a\d+ NO ", (untagged, tagged))
+        self.assertFalse(has(untagged, r"EXPUNGE"), untagged)
+        self.assertIn(b"1", self.b.uid("SEARCH", "ALL")[1][0].split())
+
 
 class ManyBatches(unittest.TestCase):
     def test_fetch_of_several_batches_reports_others_changes(self):
