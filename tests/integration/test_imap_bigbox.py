@@ -20,7 +20,7 @@ import smtplib
 import socket
 import unittest
 
-from harness import Instance
+from harness import Instance, wait_for
 
 PASSWORD = "bigbox pass 1"
 USER = "big@bigbox.test"
@@ -421,6 +421,65 @@ class GenericPlans(unittest.TestCase):
                 key = " ".join(q.split())[:160]
                 bad[key] = max(bad.get(key, 0), n)
         self.assertEqual(bad, {}, "statements that read most of the mailbox (rows read)")
+
+
+def heap_rows_read(node, rel):
+    """Rows of rel the plan node and its children fetched from the heap:
+    an index-only scan counts its heap fetches (pages the visibility map
+    does not vouch for), any other scan the rows it read."""
+    n = 0
+    if node.get("Relation Name") == rel:
+        loops = node.get("Actual Loops", 1)
+        if node.get("Node Type") == "Index Only Scan":
+            n += node.get("Heap Fetches", 0)
+        else:
+            n += (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * loops
+    for child in node.get("Plans", []):
+        n += heap_rows_read(child, rel)
+    return n
+
+
+def index_only_rows(node, rel):
+    n = 0
+    if node.get("Relation Name") == rel and node.get("Node Type") == "Index Only Scan":
+        n += (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * node.get(
+            "Actual Loops", 1)
+    for child in node.get("Plans", []):
+        n += index_only_rows(child, rel)
+    return n
+
+
+class SearchWalk(unittest.TestCase):
+    """A BODY/TEXT search keeps the mailbox's rows whose message is among
+    the word index's hits: it walks every (uid, message_id) of the mailbox.
+    It reads them from the primary key (schema/0018 put message_id in it)
+    without fetching the rows, which lie scattered over the heap in a
+    mailbox filled by concurrent deliveries."""
+
+    def test_body_search_walks_the_index_not_the_rows(self):
+        inst.psql("VACUUM mailbox_messages")  # sets the visibility map
+        c = Raw()
+        try:
+            c.ok("SELECT INBOX")
+            with open(inst.pgdata + "/server.log", "rb") as f:
+                offset = f.seek(0, 2)
+            for key in ("BODY", "TEXT"):
+                c.ok("UID SEARCH %s nowhereword" % key)
+                c.ok("UID SEARCH NOT %s nowhereword" % key)
+        finally:
+            c.close()
+        def searches():
+            return [(q, p) for q, p in plans_since(offset)
+                    if q.startswith("SELECT mm.uid") and "mail_search_indexable" in q]
+        # The logging collector writes the plans a moment after the replies.
+        wait_for(lambda: len(searches()) >= 4, what="the plans in the log")
+        plans = searches()
+        self.assertEqual(len(plans), 4)
+        for q, p in plans:
+            walked = index_only_rows(p, "mailbox_messages")
+            fetched = heap_rows_read(p, "mailbox_messages")
+            self.assertGreaterEqual(walked, N_BIG // 2, q[:120])
+            self.assertLess(fetched, N_BIG // 4, q[:120])
 
 
 if __name__ == "__main__":
