@@ -30,7 +30,10 @@ const unsigned store_search_nstatements =
 
 /* The fixed parts of the query; the compiled condition goes between
  * them. $1..$3 are ours, the condition's parameters start at $4. */
-#define SEARCH_SELECT "SELECT mm.uid, mm.modseq FROM mailbox_messages mm"
+/* The modseq column only when the reply needs it (a MODSEQ key): 75,000
+ * fewer int8 values to format and parse for a common word. */
+#define SEARCH_SELECT "SELECT mm.uid FROM mailbox_messages mm"
+#define SEARCH_SELECT_MODSEQ "SELECT mm.uid, mm.modseq FROM mailbox_messages mm"
 #define SEARCH_JOIN                                                                                \
 	" JOIN messages m ON m.account_id = mm.account_id AND m.message_id = mm.message_id"
 #define SEARCH_WHERE " WHERE mm.account_id = $1 AND mm.mailbox_id = $2 AND mm.uid <= $3 AND ("
@@ -47,6 +50,7 @@ static void search_done(void *arg, PGresult *const *res, unsigned n, const char 
 	uint32_t *uids = NULL;
 	uint64_t max_modseq = 0;
 	const char *state;
+	bool with_modseq;
 	int rows;
 
 	if (error != NULL) {
@@ -71,11 +75,14 @@ static void search_done(void *arg, PGresult *const *res, unsigned n, const char 
 		if (uids == NULL)
 			panic("store: out of memory");
 	}
+	with_modseq = PQnfields(res[1]) > 1;
 	for (int i = 0; i < rows; i++) {
-		uint64_t m = strtoull(PQgetvalue(res[1], i, 1), NULL, 10);
 		uids[i] = (uint32_t)strtoul(PQgetvalue(res[1], i, 0), NULL, 10);
-		if (m > max_modseq)
-			max_modseq = m;
+		if (with_modseq) {
+			uint64_t m = strtoull(PQgetvalue(res[1], i, 1), NULL, 10);
+			if (m > max_modseq)
+				max_modseq = m;
+		}
 	}
 	r->cb(r->ctx, STORE_SEARCH_OK, uids, (uint32_t)rows, max_modseq, NULL);
 	free(uids);
@@ -84,9 +91,10 @@ out:
 }
 
 int store_search(struct db *db, int64_t account_id, int64_t mailbox_id, uint32_t max_uid,
-		 const char *where, bool join_message, const char *const *params,
+		 const char *where, bool join_message, bool want_modseq, const char *const *params,
 		 unsigned nparams, store_search_cb *cb, void *ctx, const char **error_r)
 {
+	const char *select = want_modseq ? SEARCH_SELECT_MODSEQ : SEARCH_SELECT;
 	struct search_req *r;
 	char acc[24], mb[24], max[16], timeout[16];
 	const char *tvals[1] = {timeout};
@@ -100,14 +108,14 @@ int store_search(struct db *db, int64_t account_id, int64_t mailbox_id, uint32_t
 		*error_r = "too many search parameters";
 		return -1;
 	}
-	len = strlen(SEARCH_SELECT) + strlen(SEARCH_JOIN) + strlen(SEARCH_WHERE) + strlen(where) +
+	len = strlen(select) + strlen(SEARCH_JOIN) + strlen(SEARCH_WHERE) + strlen(where) +
 	      strlen(SEARCH_ORDER) + 1;
 	sql = malloc(len);
 	vals = malloc((nparams + 3) * sizeof(*vals));
 	r = malloc(sizeof(*r));
 	if (sql == NULL || vals == NULL || r == NULL)
 		panic("store: out of memory");
-	snprintf(sql, len, "%s%s%s%s%s", SEARCH_SELECT, join_message ? SEARCH_JOIN : "",
+	snprintf(sql, len, "%s%s%s%s%s", select, join_message ? SEARCH_JOIN : "",
 		 SEARCH_WHERE, where, SEARCH_ORDER);
 	snprintf(acc, sizeof(acc), "%lld", (long long)account_id);
 	snprintf(mb, sizeof(mb), "%lld", (long long)mailbox_id);

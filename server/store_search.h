@@ -25,14 +25,16 @@ enum store_search_status {
 };
 
 /* uids: the matching UIDs ascending (valid during the call only);
- * max_modseq: the highest mod-sequence among them (0 when none). */
+ * max_modseq: the highest mod-sequence among them (0 when none, or when
+ * not asked for). */
 typedef void store_search_cb(void *ctx, enum store_search_status status, const uint32_t *uids,
 			     uint32_t n, uint64_t max_modseq, const char *error);
 
 /* Runs `where` (with join_message: it refers to messages m) over the
- * messages of mailbox_id with UID <= max_uid; params are $4.. */
+ * messages of mailbox_id with UID <= max_uid; params are $4.. The callback's
+ * max_modseq is computed only with want_modseq (0 otherwise). */
 int store_search(struct db *db, int64_t account_id, int64_t mailbox_id, uint32_t max_uid,
-		 const char *where, bool join_message, const char *const *params,
+		 const char *where, bool join_message, bool want_modseq, const char *const *params,
 		 unsigned nparams, store_search_cb *cb, void *ctx, const char **error_r);
 
 /* The background word index (schema/0013_search_index.sql): one step of
