@@ -280,6 +280,94 @@ class SearchIndex(unittest.TestCase):
         restart_imapd()
 
 
+class CombinedKeys(unittest.TestCase):
+    """BODY/TEXT for rare, common and mid-word needles, alone and inside
+    AND, OR, NOT, with flags and UID sets, over indexed messages and an
+    unindexed tail: every answer equals the one computed from the scan's
+    answers for each needle (the reference above) and the flags in the
+    database."""
+
+    def test_answers_match_the_scan(self):
+        addr, acc, mb = new_account()
+        common, rare = "archipelago", "zanzibarite"
+        bodies = []
+        for i in range(60):
+            words = ["message %d" % i, "filler text"]
+            if i % 4 != 0:
+                words.append("the %s lies north" % common)
+            if i in (7, 41):
+                words.append("a %s stone" % rare)
+            if i % 5 == 0:
+                words.append("lighthouse%d" % i)
+            bodies.append(", ".join(words))
+        deliver(addr, bodies)
+        wait_indexed(acc, mb)
+        # An unindexed tail: the same kinds of bodies with the indexer off.
+        restart_imapd("search_index=no")
+        try:
+            deliver(addr, ["tail %s and %s" % (common, rare), "tail %s only" % common,
+                           "tail lighthouse7", "tail nothing"])
+            self.assertLess(indexed_uid(acc, mb), uidnext(acc, mb) - 1)
+            c = Client(addr)
+            try:
+                self.assertEqual(c.c.uid("STORE", "1:20", "+FLAGS.SILENT", "(\\Seen)")[0], "OK")
+                self.assertEqual(c.c.uid("STORE", "5:9,41,62", "+FLAGS.SILENT",
+                                         "(\\Flagged)")[0], "OK")
+                self.check(c, acc, mb, common, rare)
+            finally:
+                c.close()
+        finally:
+            restart_imapd()
+
+    def check(self, c, acc, mb, common, rare):
+        every = set(int(r[0]) for r in inst.psql(
+            "SELECT uid FROM mailbox_messages WHERE account_id = %d AND mailbox_id = %d"
+            % (acc, mb)))
+
+        def flag(bit):
+            return set(int(r[0]) for r in inst.psql(
+                "SELECT uid FROM mailbox_messages WHERE account_id = %d AND mailbox_id = %d"
+                " AND flags & %d <> 0" % (acc, mb, bit)))
+
+        def ref(key, needle):
+            return set(reference(acc, mb, key, needle))
+
+        seen, flagged = flag(1), flag(4)
+        self.assertTrue(ref("TEXT", common) and ref("TEXT", rare) and seen and flagged)
+        mid = "rchipel"
+        cases = [
+            (["TEXT", rare], ref("TEXT", rare)),
+            (["BODY", common], ref("BODY", common)),
+            (["TEXT", mid], ref("TEXT", mid)),
+            (["BODY", "ighthouse7"], ref("BODY", "ighthouse7")),
+            (["TEXT", rare, "SEEN"], ref("TEXT", rare) & seen),
+            (["BODY", common, "UNSEEN"], ref("BODY", common) - seen),
+            (["SEEN", "TEXT", common, "FLAGGED"], ref("TEXT", common) & seen & flagged),
+            (["UID", "3:45", "TEXT", common], ref("TEXT", common) & set(range(3, 46))),
+            (["TEXT", common, "TEXT", rare], ref("TEXT", common) & ref("TEXT", rare)),
+            (["TEXT", common, "NOT", "TEXT", rare], ref("TEXT", common) - ref("TEXT", rare)),
+            (["NOT", "BODY", common], every - ref("BODY", common)),
+            (["NOT", "TEXT", rare], every - ref("TEXT", rare)),
+            (["OR", "TEXT", rare, "FLAGGED"], ref("TEXT", rare) | flagged),
+            (["OR", "BODY", rare, "BODY", "lighthouse"],
+             ref("BODY", rare) | ref("BODY", "lighthouse")),
+            (["OR", "SEEN", "NOT", "BODY", common], seen | (every - ref("BODY", common))),
+            (["(", "OR", "TEXT", rare, "SEEN", ")", "BODY", common],
+             (ref("TEXT", rare) | seen) & ref("BODY", common)),
+            (["FLAGGED", "OR", "TEXT", mid, "TEXT", rare],
+             flagged & (ref("TEXT", mid) | ref("TEXT", rare))),
+            (["CHARSET", "UTF-8", "TEXT", rare, "NOT", "SEEN"], ref("TEXT", rare) - seen),
+            # Not indexable (a space): scanned, ANDed with an indexed key.
+            (["TEXT", '"a stone"', "TEXT", rare], ref("TEXT", "a stone") & ref("TEXT", rare)),
+        ]
+        for args, want in cases:
+            # Parentheses as their own arguments: imaplib joins with spaces.
+            line = " ".join(args).replace("( ", "(").replace(" )", ")")
+            typ, data = c.c.uid("SEARCH", line)
+            self.assertEqual(typ, "OK", (line, data))
+            self.assertEqual(sorted(int(x) for x in data[0].split()), sorted(want), line)
+
+
 def _ppid(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
