@@ -9,6 +9,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "store_delivery.h"
 #include "store_search.h"
 
 /* Longest back-off when steps find only locked mailboxes. */
@@ -32,6 +33,14 @@ struct search_indexer {
 	bool scheduled; /* the timer is armed */
 	long scheduled_ms; /* when it fires (monotonic ms) */
 	long started_ms;
+	/* At the end of the last step: when, and store_delivery_busy_ms(). */
+	long mark_ms;
+	uint64_t mark_busy_ms;
+	unsigned changes; /* change notifications since the last step ended */
+	long burst_start_ms; /* when the current delivery burst began, or 0 */
+	/* The pacing rule's earliest start of the next step (monotonic ms):
+	 * a wake-up does not bring a step before it. */
+	long not_before_ms;
 	/* The in-flight step's callback context: detached on destroy. */
 	struct search_indexer **inflight;
 };
@@ -45,7 +54,7 @@ static long now_ms(void)
 }
 
 long search_indexer_delay_ms(int indexed, bool more, long elapsed_ms, bool pool_busy,
-			     unsigned pause_ms)
+			     bool delivering, unsigned pause_ms)
 {
 	long d = (long)pause_ms;
 
@@ -60,7 +69,20 @@ long search_indexer_delay_ms(int indexed, bool more, long elapsed_ms, bool pool_
 	if (pool_busy && SEARCH_INDEXER_BUSY_FACTOR * elapsed_ms > d)
 		/* Sessions wait: at most a quarter of one connection. */
 		d = SEARCH_INDEXER_BUSY_FACTOR * elapsed_ms;
+	if (delivering && SEARCH_INDEXER_DELIVERY_FACTOR * elapsed_ms > d)
+		/* A delivery burst: yield, but keep making progress. */
+		d = SEARCH_INDEXER_DELIVERY_FACTOR * elapsed_ms;
 	return d;
+}
+
+bool search_indexer_burst(long window_ms, uint64_t delivery_busy_ms, unsigned changes)
+{
+	if (window_ms <= 0)
+		return false;
+	/* This worker's deliveries had a batch in flight half of the time,
+	 * or the instance's workers changed mailboxes at a burst's rate. */
+	return 2 * delivery_busy_ms >= (uint64_t)window_ms ||
+	       (uint64_t)changes * 1000 >= (uint64_t)SEARCH_INDEXER_BURST_CHANGES * (uint64_t)window_ms;
 }
 
 static void schedule(struct search_indexer *ix, long delay_ms)
@@ -95,19 +117,35 @@ static bool enqueue(struct search_indexer *ix, int64_t account_id, int64_t mailb
 static void step_done(void *ctx, int indexed, bool more, const char *error)
 {
 	struct search_indexer **slot = ctx, *ix = *slot;
-	long elapsed, delay;
+	long elapsed, delay, now, window;
+	uint64_t busy;
+	bool delivering, pool_busy;
 
 	free(slot);
 	if (ix == NULL)
 		return; /* destroyed meanwhile */
 	ix->inflight = NULL;
 	ix->running = false;
-	elapsed = now_ms() - ix->started_ms;
+	now = now_ms();
+	elapsed = now - ix->started_ms;
+	/* Delivery is busy when it had a batch in flight for at least half
+	 * of the time since the last step ended (pause and step). */
+	busy = store_delivery_busy_ms();
+	window = now - ix->mark_ms;
+	if (!search_indexer_burst(window, busy - ix->mark_busy_ms, ix->changes))
+		ix->burst_start_ms = 0;
+	else if (ix->burst_start_ms == 0)
+		ix->burst_start_ms = now;
+	delivering = ix->burst_start_ms != 0 &&
+		     now - ix->burst_start_ms <= SEARCH_INDEXER_BURST_MAX_SECONDS * 1000L;
+	ix->mark_ms = now;
+	ix->mark_busy_ms = busy;
+	ix->changes = 0;
 	if (error != NULL)
 		LOG(WARN, NULL, "search index: step failed: %s", error);
 	else if (indexed > 0)
-		LOG(DEBUG, NULL, "search index: %d messages in %ld ms%s", indexed, elapsed,
-		    more ? ", more to do" : "");
+		LOG(DEBUG, NULL, "search index: %d messages in %ld ms%s%s", indexed, elapsed,
+		    more ? ", more to do" : "", delivering ? ", delivery burst" : "");
 	/* Work left where this step was: carry on there. A failed step is
 	 * redone by the next sweep. */
 	if (error != NULL || more) {
@@ -116,10 +154,17 @@ static void step_done(void *ctx, int indexed, bool more, const char *error)
 		else if (!enqueue(ix, ix->cur_account, ix->cur_mailbox))
 			ix->sweep = true;
 	}
-	delay = search_indexer_delay_ms(error != NULL ? -1 : indexed, more, elapsed,
-					db_pending(ix->db) > 0, ix->pause_ms);
+	pool_busy = db_pending(ix->db) > 0;
+	delay = search_indexer_delay_ms(error != NULL ? -1 : indexed, more, elapsed, pool_busy,
+					delivering, ix->pause_ms);
 	if (delay < 0 && (ix->nqueue > 0 || ix->sweep))
-		delay = ix->pause_ms; /* other mailboxes wait */
+		/* This mailbox is done but others wait: paced as if it had
+		 * more (during a delivery burst every step ends its mailbox,
+		 * and would otherwise never yield). */
+		delay = indexed > 0 ? search_indexer_delay_ms(indexed, true, elapsed, pool_busy,
+							      delivering, ix->pause_ms)
+				    : ix->pause_ms;
+	ix->not_before_ms = delay >= 0 ? now + delay : 0;
 	if (delay < 0) {
 		/* Idle until woken or the periodic sweep (the safety net). */
 		delay = ix->next_sweep_ms - now_ms();
@@ -186,6 +231,8 @@ struct search_indexer *search_indexer_create(struct event_base *base, struct db 
 	if (ix->timer == NULL)
 		panic("search_indexer: cannot create timer");
 	ix->sweep = true; /* catch up on whatever happened while we were down */
+	ix->mark_ms = now_ms();
+	ix->mark_busy_ms = store_delivery_busy_ms();
 	ix->next_sweep_ms = now_ms() + SEARCH_INDEXER_POLL_SECONDS * 1000L;
 	schedule(ix, start_delay_ms);
 	return ix;
@@ -193,10 +240,17 @@ struct search_indexer *search_indexer_create(struct event_base *base, struct db 
 
 void search_indexer_wake(struct search_indexer *ix, int64_t account_id, int64_t mailbox_id)
 {
+	ix->changes++;
 	if (mailbox_id == 0 || !enqueue(ix, account_id, mailbox_id))
 		ix->sweep = true;
-	if (!ix->running)
-		schedule(ix, SEARCH_INDEXER_WAKE_MS); /* step_done schedules otherwise */
+	if (!ix->running) {
+		/* step_done schedules otherwise. During a delivery burst a
+		 * notification comes every few ms: it must not cut short the
+		 * pause step_done chose. */
+		long d = ix->not_before_ms - now_ms();
+
+		schedule(ix, d > SEARCH_INDEXER_WAKE_MS ? d : SEARCH_INDEXER_WAKE_MS);
+	}
 }
 
 void search_indexer_destroy(struct search_indexer **ix_r)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "db.h"
@@ -210,7 +211,24 @@ static struct {
 	struct dmsg *head, *tail; /* waiting */
 	struct batch *flying;	  /* in flight */
 	unsigned inflight;
+	/* Time with a batch in flight (store_delivery_busy_ms): the total of
+	 * the finished busy spells, and when the current one began. */
+	uint64_t busy_ms;
+	uint64_t busy_since_ms;
 } batcher;
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts); /* cannot fail for MONOTONIC */
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t store_delivery_busy_ms(void)
+{
+	return batcher.busy_ms + (batcher.inflight > 0 ? monotonic_ms() - batcher.busy_since_ms : 0);
+}
 
 /* Whether an INBOX of d is in a batch in flight. */
 static bool dmsg_conflicts(const struct dmsg *d)
@@ -230,7 +248,8 @@ static void batch_flying_add(struct batch *b)
 {
 	b->next = batcher.flying;
 	batcher.flying = b;
-	batcher.inflight++;
+	if (batcher.inflight++ == 0)
+		batcher.busy_since_ms = monotonic_ms();
 }
 
 static void batch_flying_remove(struct batch *b)
@@ -238,7 +257,8 @@ static void batch_flying_remove(struct batch *b)
 	for (struct batch **p = &batcher.flying; *p != NULL; p = &(*p)->next)
 		if (*p == b) {
 			*p = b->next;
-			batcher.inflight--;
+			if (--batcher.inflight == 0)
+				batcher.busy_ms += monotonic_ms() - batcher.busy_since_ms;
 			return;
 		}
 	panic("store: delivery batch not in flight");

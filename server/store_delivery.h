@@ -91,4 +91,9 @@ int store_delivery_store(struct db *db, const struct lmtp_message *msg,
 			 const struct store_delivery_entry *entries, unsigned n,
 			 store_delivery_cb *cb, void *ctx, const char **error_r);
 
+/* Milliseconds this process has spent with at least one delivery batch in
+ * flight, since it started: the search indexer compares two readings to
+ * tell whether delivery kept the worker busy meanwhile. */
+uint64_t store_delivery_busy_ms(void);
+
 #endif
