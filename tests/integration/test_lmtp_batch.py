@@ -5,8 +5,8 @@ Many LMTP connections end their DATA at the same moment, so the worker
 transaction (schema/0016 delivery_store_batch). Checked: every reply is the
 one each recipient would get alone, every message is stored once with a
 UID of its own (consecutive, no gaps), the counters and the quota usage
-are exact, a batch holding an over-quota recipient falls back to storing
-each message alone (the others still get 250), and messages of one batch
+are exact, a batch holding an over-quota recipient (account or domain) falls back
+to storing each message alone (the others still get 250), and messages of one batch
 to one INBOX share the batch's modseq (which also shows that batches
 formed at all).
 """
@@ -16,9 +16,15 @@ import smtplib
 import threading
 import unittest
 
-from harness import Instance
+from harness import Instance, assert_counters_exact
 
 PASSWORD = "lmtp-batch-password"
+# The quota of the dqN.test domains: room for 4 of test_domain_quota's
+# messages, not 5. One domain per round (the race it checks did not show
+# in every round).
+DQ_MESSAGE = 4000
+DOMAIN_QUOTA = 4 * (DQ_MESSAGE + 120) + DQ_MESSAGE // 2
+DQ_ROUNDS = 4
 
 inst = None
 
@@ -32,6 +38,13 @@ def setUpModule():
             inst.create_account("u%d@batch.test" % i, PASSWORD)
         inst.create_account("hot@batch.test", PASSWORD)
         inst.create_account("tiny@batch.test", PASSWORD, quota_bytes=3000)
+        for d in range(DQ_ROUNDS):
+            for i in range(4):
+                inst.create_account("d%d@dq%d.test" % (i, d), PASSWORD)
+            r = inst.rpc("domain.update", {"name": "dq%d.test" % d,
+                                           "quota_bytes": DOMAIN_QUOTA})
+            if "error" in r:
+                raise RuntimeError("domain.update: %r" % r)
         inst.start_imapd()
     except BaseException:
         inst.close()
@@ -196,6 +209,53 @@ class Batches(unittest.TestCase):
         self.assertEqual(q1("SELECT count(*) FROM messages WHERE refs = 0"), ["0"])
         self.assertEqual(q1("SELECT count(*) FROM messages WHERE account_id = %d" % tiny),
                          ["0"])
+
+    def test_domain_quota_inside_batches_is_exact(self):
+        """Twelve connections deliver at once to four accounts of a domain
+        whose quota holds four of the messages (RCPT cannot refuse them:
+        no SIZE, and the domain is empty then). Concurrent batches charge
+        different account rows of the domain: each must see the others'
+        charges before it compares the domain's sum with its limit, so
+        exactly four get 250, the others 552, and every counter agrees
+        with a recount. Once per domain dq0..dq3.test."""
+        for d in range(DQ_ROUNDS):
+            dom = "dq%d.test" % d
+            accts = ["d%d@%s" % (i, dom) for i in range(4)]
+            jobs = [[([accts[s % 4]], message("dq-%d-%d" % (d, s), DQ_MESSAGE))]
+                    for s in range(12)]
+            for js in jobs:
+                for rcpts, msg in js:
+                    self.assertLessEqual(len(trace(rcpts[0]) + msg), DQ_MESSAGE + 120)
+                    self.assertGreater(len(trace(rcpts[0]) + msg), DQ_MESSAGE)
+            codes = sorted(r[0][0] for r in run_senders(jobs))
+            self.assertEqual(codes, [250] * 4 + [552] * 8, dom)
+            used = int(q1("SELECT sum(a.used_bytes) FROM accounts a JOIN domains x"
+                          " USING (domain_id) WHERE x.name = '%s'" % dom)[0])
+            self.assertLessEqual(used, DOMAIN_QUOTA)
+            for a in accts:
+                assert_counters_exact(self, inst, account_id(a))
+            self.assertEqual(q1("SELECT count(*) FROM messages m JOIN accounts a USING"
+                                " (account_id) JOIN domains x USING (domain_id)"
+                                " WHERE x.name = '%s'" % dom), ["4"])
+
+    def test_row_sizes_and_counters_after_batches(self):
+        """Batches set mailbox_messages.size themselves and do the work of
+        the insert triggers: every row's size is its message's, and the
+        counters, usage and references of every account agree with a
+        recount, also after an IMAP COPY (whose insert the triggers count)."""
+        jobs = [[(["u%d@batch.test" % (s % 8), "u%d@batch.test" % ((s + 3) % 8)],
+                  message("sizes-%d" % s, 500 + 97 * s))] for s in range(8)]
+        self.assertEqual(run_senders(jobs), [[[250, 250]]] * 8)
+        m = imaplib.IMAP4("127.0.0.1", inst.imap_port)
+        m.login("u1@batch.test", PASSWORD)
+        m.create("Kept")
+        m.select("INBOX")
+        self.assertEqual(m.copy("1:*", "Kept")[0], "OK")
+        m.logout()
+        self.assertEqual(q1("SELECT count(*) FROM mailbox_messages mm JOIN messages x"
+                            " USING (account_id, message_id) WHERE mm.size <> x.size"), ["0"])
+        for i in range(8):
+            assert_counters_exact(self, inst, account_id("u%d@batch.test" % i))
 
     def test_same_message_twice_in_one_batch_is_stored_once(self):
         """An MTA retrying on two connections at once: one copy of the
