@@ -13,6 +13,9 @@
 -- function already knows every size (it stored the new content, and it
 -- locks the existing content's row anyway), so it now:
 --
+-- * inserts the new content of the whole batch in one INSERT into
+--   messages and one into message_chunks (was two INSERTs per entry
+--   through mail_content_insert and delivery_chunks);
 -- * sets mailbox_messages.size in its INSERT (the 0014 trigger is then
 --   skipped by its WHEN clause);
 -- * allocates the UIDs and modseq of every INBOX and adds to its counters
@@ -122,23 +125,47 @@ BEGIN
 	mids := array_fill(NULL::bigint, ARRAY[n]);
 	sizes := array_fill(NULL::bigint, ARRAY[n]);
 
-	-- 1. New content, before any mailbox lock is held (as 0016).
-	FOR i IN 1..n LOOP
-		IF NOT EXISTS (SELECT 1 FROM messages
-		                WHERE account_id = p_accounts[i] AND sha256 = p_sha256s[i]) THEN
-			j := p_msg[i];
-			v_full := p_prefixes[i] || p_raws[j];
-			PERFORM mail_content_insert(
-				p_accounts[i], p_sha256s[i], length(v_full),
-				p_header_bases[j] + length(p_prefixes[i]), p_lines[j], p_envelopes[j],
-				p_bodies[j], p_bodystructures[j], p_partmaps[i],
-				to_timestamp(p_sent_dates[j]), p_subjects[j], p_froms[j], p_tos[j],
-				p_ccs[j], p_bccs[j], p_message_ids[j],
-				p_hdr_prefixes[i] || coalesce(p_headers_tails[j], ''), p_body_texts[j],
-				delivery_chunks(v_full, p_chunk_size));
-		END IF;
-	END LOOP;
-	v_full := NULL;
+	-- 1. New content, before any mailbox lock is held (as 0016), in two
+	-- statements for the whole batch: the messages rows of every entry
+	-- whose content its account does not hold yet (once per account and
+	-- content: two entries of the batch may carry the same), then their
+	-- chunks, cut as delivery_chunks cuts them. Was one mail_content_insert
+	-- call per entry (two INSERTs each, their CHECK constraints compiled
+	-- again each time, and delivery_chunks parsed and planned each time
+	-- as a SQL function). A row that a concurrent transaction inserted
+	-- meanwhile is left to it (ON CONFLICT DO NOTHING), as before.
+	WITH e AS (
+		SELECT DISTINCT ON (t.a, t.sha) t.i::integer AS i, t.a, t.sha, t.x
+		  FROM unnest(p_accounts, p_sha256s, p_msg) WITH ORDINALITY AS t(a, sha, x, i)
+		 WHERE NOT EXISTS (SELECT 1 FROM messages y
+		                    WHERE y.account_id = t.a AND y.sha256 = t.sha)
+		 ORDER BY t.a, t.sha, t.i
+	), ins AS (
+		INSERT INTO messages (account_id, size, sha256, header_size, lines, envelope, body,
+		                      bodystructure, partmap, sent_date, hdr_subject, hdr_from,
+		                      hdr_to, hdr_cc, hdr_bcc, hdr_message_id, headers_text,
+		                      body_text)
+		SELECT e.a, length(p_prefixes[e.i]) + length(p_raws[e.x]), e.sha,
+		       p_header_bases[e.x] + length(p_prefixes[e.i]), p_lines[e.x],
+		       p_envelopes[e.x], p_bodies[e.x], p_bodystructures[e.x], p_partmaps[e.i],
+		       to_timestamp(p_sent_dates[e.x]), coalesce(p_subjects[e.x], ''),
+		       coalesce(p_froms[e.x], ''), coalesce(p_tos[e.x], ''),
+		       coalesce(p_ccs[e.x], ''), coalesce(p_bccs[e.x], ''),
+		       coalesce(p_message_ids[e.x], ''),
+		       p_hdr_prefixes[e.i] || coalesce(p_headers_tails[e.x], ''),
+		       coalesce(p_body_texts[e.x], '')
+		  FROM e
+		ON CONFLICT (account_id, sha256) DO NOTHING
+		RETURNING account_id, message_id, sha256
+	)
+	INSERT INTO message_chunks (account_id, message_id, chunk_no, data)
+	SELECT ins.account_id, ins.message_id, k.k,
+	       substring(f.full_octets FROM k.k * p_chunk_size + 1 FOR p_chunk_size)
+	  FROM ins
+	  JOIN e ON e.a = ins.account_id AND e.sha = ins.sha256
+	 CROSS JOIN LATERAL (SELECT p_prefixes[e.i] || p_raws[e.x] AS full_octets) f
+	 CROSS JOIN LATERAL generate_series(0, (length(f.full_octets) - 1) / p_chunk_size) AS k(k)
+	 WHERE length(f.full_octets) > 0;
 
 	-- 2. Every INBOX of the batch, locked in ascending mailbox_id order.
 	PERFORM 1 FROM mailboxes mb
