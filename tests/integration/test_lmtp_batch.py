@@ -257,6 +257,32 @@ class Batches(unittest.TestCase):
         for i in range(8):
             assert_counters_exact(self, inst, account_id("u%d@batch.test" % i))
 
+    def test_multi_chunk_messages_in_batches_read_back_whole(self):
+        """Messages of one to four 256 KiB chunks, delivered together (a
+        batch cuts the chunks of all its new content in one statement):
+        each reads back over IMAP exactly as delivered, trace block
+        included."""
+        sizes = [700, 262144 - 100, 262144 + 100, 600000, 1000000, 3 * 262144]
+        jobs = [[(["u%d@batch.test" % (2 + s % 2)], message("chunks-%d" % s, n))]
+                for s, n in enumerate(sizes)]
+        self.assertEqual(run_senders(jobs), [[[250]]] * len(sizes))
+        want = {}
+        for js in jobs:
+            for rcpts, msg in js:
+                want.setdefault(rcpts[0], set()).add(
+                    hashlib.sha256(trace(rcpts[0]) + msg).hexdigest())
+        for addr, digests in want.items():
+            m = imaplib.IMAP4("127.0.0.1", inst.imap_port)
+            m.login(addr, PASSWORD)
+            m.select("INBOX", readonly=True)
+            typ, data = m.uid("SEARCH", "SUBJECT", "chunks-")
+            got = set()
+            for uid in data[0].split():
+                typ, d = m.uid("FETCH", uid, "(BODY.PEEK[])")
+                got.add(hashlib.sha256(d[0][1]).hexdigest())
+            m.logout()
+            self.assertEqual(got, digests, addr)
+
     def test_same_message_twice_in_one_batch_is_stored_once(self):
         """An MTA retrying on two connections at once: one copy of the
         octets, two INBOX rows."""
