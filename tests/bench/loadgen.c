@@ -572,17 +572,22 @@ enum {
 };
 
 /* The message for APPEND: corpus message k in CRLF form, mboxrd quoting
- * undone. */
+ * undone, after a header line no other APPEND of any run has: a server
+ * that stores a message an account already holds as a reference (as
+ * Mailstead does) must store each APPEND in full, as maildir does. */
 static void load_message(struct client *c, size_t k)
 {
+	static unsigned long serial;
 	const struct msgref *m = &B.msgs[k];
-	char *out = malloc(m->len * 2 + 2);
-	size_t o = 0;
+	char *out = malloc(m->len * 2 + 96);
+	size_t o;
 	const char *p = m->p, *end = m->p + m->len;
 	if (out == NULL) {
 		perror("loadgen: malloc");
 		exit(1);
 	}
+	o = (size_t)sprintf(out, "X-Loadgen-Append: %lld.%ld.%lu\r\n", (long long)time(NULL),
+			    (long)getpid(), ++serial);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
