@@ -18,6 +18,7 @@
 struct search_indexer {
 	struct event_base *base;
 	struct db *db;
+	struct workqueue *wq;
 	unsigned batch, pause_ms;
 	struct event *timer;
 	bool running;   /* a step is in flight */
@@ -41,6 +42,9 @@ struct search_indexer {
 	/* The pacing rule's earliest start of the next step (monotonic ms):
 	 * a wake-up does not bring a step before it. */
 	long not_before_ms;
+	/* Whether this worker tokenises (store_search_index_check): -1 not
+	 * known yet, 0 no (PostgreSQL does), 1 yes. */
+	int c_tokens;
 	/* The in-flight step's callback context: detached on destroy. */
 	struct search_indexer **inflight;
 };
@@ -174,6 +178,49 @@ static void step_done(void *ctx, int indexed, bool more, const char *error)
 	schedule(ix, delay);
 }
 
+static void check_done(void *ctx, int ok, const char *error)
+{
+	struct search_indexer **slot = ctx, *ix = *slot;
+
+	free(slot);
+	if (ix == NULL)
+		return; /* destroyed meanwhile */
+	ix->inflight = NULL;
+	ix->running = false;
+	if (ok < 0) {
+		LOG(WARN, NULL, "search index: cannot check the database's tokens: %s", error);
+		schedule(ix, SEARCH_INDEXER_RETRY_SECONDS * 1000L);
+		return;
+	}
+	ix->c_tokens = ok;
+	if (ok == 0)
+		LOG(INFO, NULL, "search index: this database's lower() or character classes"
+				" differ from the worker's: PostgreSQL tokenises");
+	else
+		LOG(DEBUG, NULL, "search index: the worker tokenises");
+	schedule(ix, 0);
+}
+
+/* Asks the database once whether the worker's tokens are valid there
+ * (schema/0020_search_tokens_c.sql). */
+static void check_tokens(struct search_indexer *ix)
+{
+	struct search_indexer **slot = malloc(sizeof(*slot));
+	const char *err;
+
+	if (slot == NULL)
+		panic("search_indexer: out of memory");
+	*slot = ix;
+	ix->running = true;
+	if (store_search_index_check(ix->db, check_done, slot, &err) < 0) {
+		free(slot);
+		ix->running = false;
+		schedule(ix, SEARCH_INDEXER_RETRY_SECONDS * 1000L);
+		return;
+	}
+	ix->inflight = slot;
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct search_indexer *ix = arg;
@@ -183,6 +230,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	ix->scheduled = false;
 	if (ix->running)
 		return; /* step_done schedules the next */
+	if (ix->c_tokens < 0) {
+		check_tokens(ix);
+		return;
+	}
 	if (ix->nqueue > 0) {
 		ix->cur_account = ix->queue[0].account_id;
 		ix->cur_mailbox = ix->queue[0].mailbox_id;
@@ -203,8 +254,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	*slot = ix;
 	ix->running = true;
 	ix->started_ms = now_ms();
-	if (store_search_index_step(ix->db, ix->batch, ix->cur_account, ix->cur_mailbox, step_done,
-				    slot, &err) < 0) {
+	if (store_search_index_step(ix->db, ix->batch, ix->c_tokens > 0, ix->wq, ix->cur_account,
+				    ix->cur_mailbox, step_done, slot, &err) < 0) {
 		/* No connection up: a sweep later catches up. */
 		free(slot);
 		ix->running = false;
@@ -216,8 +267,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 struct search_indexer *search_indexer_create(struct event_base *base, struct db *db,
-					     unsigned batch, unsigned pause_ms,
-					     unsigned start_delay_ms)
+					     struct workqueue *wq, unsigned batch,
+					     unsigned pause_ms, unsigned start_delay_ms)
 {
 	struct search_indexer *ix = calloc(1, sizeof(*ix));
 
@@ -225,12 +276,14 @@ struct search_indexer *search_indexer_create(struct event_base *base, struct db 
 		panic("search_indexer: out of memory");
 	ix->base = base;
 	ix->db = db;
+	ix->wq = wq;
 	ix->batch = batch;
 	ix->pause_ms = pause_ms;
 	ix->timer = evtimer_new(base, on_timer, ix);
 	if (ix->timer == NULL)
 		panic("search_indexer: cannot create timer");
 	ix->sweep = true; /* catch up on whatever happened while we were down */
+	ix->c_tokens = -1;
 	ix->mark_ms = now_ms();
 	ix->mark_busy_ms = store_delivery_busy_ms();
 	ix->next_sweep_ms = now_ms() + SEARCH_INDEXER_POLL_SECONDS * 1000L;

@@ -1,10 +1,13 @@
 /* The background word index for SEARCH BODY/TEXT (schema/0013_search_index.sql).
  *
  * Each imapd worker runs one indexer: a small state machine on the
- * worker's loop that calls the store's mail_search_index_step (one mailbox,
- * at most `batch` messages, one transaction) through the asynchronous pool,
- * never more than one call at a time. Delivery never waits for it: SEARCH
- * scans whatever it has not covered yet.
+ * worker's loop that runs one step at a time through the asynchronous pool
+ * (one mailbox, at most `batch` messages): the worker reads the messages,
+ * splits them into tokens in its workqueue (search_tokens.h) and stores
+ * them (schema/0020_search_tokens_c.sql); or, where the database's lower()
+ * does not allow that (checked once at start), one call of
+ * mail_search_index_step that tokenises in PostgreSQL (0013). Delivery
+ * never waits for it: SEARCH scans whatever it has not covered yet.
  *
  * What to index: the mailboxes named by the change notifications
  * (search_indexer_wake), kept in a small queue, one targeted step each
@@ -41,6 +44,7 @@
 struct db;
 struct event_base;
 struct search_indexer;
+struct workqueue;
 
 #define SEARCH_INDEXER_POLL_SECONDS 60
 #define SEARCH_INDEXER_QUEUE 64        /* mailboxes waiting; past it, a sweep */
@@ -67,11 +71,13 @@ bool search_indexer_burst(long window_ms, uint64_t delivery_busy_ms, unsigned ch
 long search_indexer_delay_ms(int indexed, bool more, long elapsed_ms, bool pool_busy,
 			     bool delivering, unsigned pause_ms);
 
-/* Starts the indexer; the first step runs after start_delay_ms. Returns a
- * handle owned by the caller. */
+/* Starts the indexer; the first step runs after start_delay_ms. It
+ * tokenises in wq's threads (NULL: in the loop), when the database allows
+ * (schema/0020_search_tokens_c.sql). Returns a handle owned by the
+ * caller. */
 struct search_indexer *search_indexer_create(struct event_base *base, struct db *db,
-					     unsigned batch, unsigned pause_ms,
-					     unsigned start_delay_ms);
+					     struct workqueue *wq, unsigned batch,
+					     unsigned pause_ms, unsigned start_delay_ms);
 
 /* Mailbox mailbox_id of account_id may have new messages (0, 0: any
  * mailbox may have): index it soon. */

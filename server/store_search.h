@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct db;
+struct workqueue;
 
 /* A search running longer is cancelled (and reported as
  * STORE_SEARCH_TIMEOUT): one client's search must not hold a pooled
@@ -37,14 +38,29 @@ int store_search(struct db *db, int64_t account_id, int64_t mailbox_id, uint32_t
 		 const char *where, bool join_message, bool want_modseq, const char *const *params,
 		 unsigned nparams, store_search_cb *cb, void *ctx, const char **error_r);
 
-/* The background word index (schema/0013_search_index.sql): one step of
- * mail_search_index_step, indexing up to batch messages of one mailbox in
- * one transaction: of mailbox_id (of account_id), or with mailbox_id 0 of
- * any mailbox that needs it (a sweep). The callback gets how many messages
- * were covered (-1 and error on failure) and whether more work may be
- * waiting. */
+/* The background word index (schema/0013_search_index.sql): one step,
+ * indexing up to batch messages of one mailbox: of mailbox_id (of
+ * account_id), or with mailbox_id 0 of any mailbox that needs it (a
+ * sweep). Without c_tokens, one call of mail_search_index_step (PostgreSQL
+ * tokenises, one transaction); with c_tokens (only where
+ * store_search_index_check said yes), mail_search_index_read, tokenising
+ * in a job of wq (in the caller's loop when wq is NULL or full;
+ * search_tokens.h), then mail_search_index_store
+ * (schema/0020_search_tokens_c.sql), at most STORE_SEARCH_INDEX_BYTES of
+ * text per step past the first message. The callback gets how many
+ * messages were covered (-1 and error on failure) and whether more work
+ * may be waiting. */
+#define STORE_SEARCH_INDEX_BYTES (4u << 20)
 typedef void store_search_index_cb(void *ctx, int indexed, bool more, const char *error);
-int store_search_index_step(struct db *db, unsigned batch, int64_t account_id, int64_t mailbox_id,
-			    store_search_index_cb *cb, void *ctx, const char **error_r);
+int store_search_index_step(struct db *db, unsigned batch, bool c_tokens, struct workqueue *wq,
+			    int64_t account_id, int64_t mailbox_id, store_search_index_cb *cb,
+			    void *ctx, const char **error_r);
+
+/* Whether this database allows the worker's tokens
+ * (mail_search_c_tokens_ok, schema/0020_search_tokens_c.sql): the callback
+ * gets 1 yes, 0 no, -1 and error when the check could not run. */
+typedef void store_search_check_cb(void *ctx, int ok, const char *error);
+int store_search_index_check(struct db *db, store_search_check_cb *cb, void *ctx,
+			     const char **error_r);
 
 #endif

@@ -321,13 +321,6 @@ void worker_run(const struct config *cfg, SSL_CTX *tls_ctx, const struct worker_
 		fatal("worker: %s", err);
 	w->notify = notify_create(w->base, w->db);
 	notify_on_account(w->notify, on_account_event, w);
-	if (cfg->search_index) {
-		/* Workers start their first step a little apart. */
-		w->search_indexer = search_indexer_create(
-			w->base, w->db, (unsigned)cfg->search_index_batch,
-			(unsigned)cfg->search_index_pause_ms, 1000 + index * 300);
-		notify_on_change(w->notify, on_mailbox_change, w);
-	}
 	{
 		struct timeval tv = {WORKER_EXPIRE_SECONDS + (time_t)index * 7, 0};
 		w->expire_timer = event_new(w->base, -1, EV_PERSIST, on_expire, w);
@@ -345,6 +338,14 @@ void worker_run(const struct config *cfg, SSL_CTX *tls_ctx, const struct worker_
 	 * sessions already logged in; the logins wait instead. */
 	if (workqueue_set_nice(w->wq, WORKER_HASH_NICE) < 0)
 		fatal("worker: bad hashing priority");
+	if (cfg->search_index) {
+		/* Workers start their first step a little apart. The index's
+		 * tokenising shares the workqueue, at the same low priority. */
+		w->search_indexer = search_indexer_create(
+			w->base, w->db, w->wq, (unsigned)cfg->search_index_batch,
+			(unsigned)cfg->search_index_pause_ms, 1000 + index * 300);
+		notify_on_change(w->notify, on_mailbox_change, w);
+	}
 	w->auth_cache = auth_cache_create((unsigned)cfg->auth_cache_size,
 					  (unsigned)cfg->auth_cache_ttl, &err);
 	if (w->auth_cache == NULL)

@@ -396,6 +396,149 @@ class CombinedKeys(unittest.TestCase):
             self.assertEqual(sorted(int(x) for x in data[0].split()), sorted(want), line)
 
 
+# A varied corpus for the worker's tokens (schema/0020_search_tokens_c.sql).
+TOKEN_BODIES = [
+    "Plain ASCII words, MiXeD case; e-mail bob.smith@example.org 2.5.1-rc3",
+    "Accents: crème brûlée, naïve café, ÉCOLE, Ångström, Œuvre",
+    "German: Straße, GRÜSSE, Maß und Fuß; STRASSE",
+    "Turkish: İstanbul ISTANBUL ılık IŞIK iğne İĞNE Kelvin \u212a sign",
+    "Greek: ΣΟΦΟΣ σοφος Καλημέρα ΟΔΥΣΣΕΥΣ",
+    "CJK: 日本語の会議 中文测试 한국어 텍스트",
+    "Emoji: party\U0001F389time 👍🏽 ok",
+    "NBSP: foo\u00a0bar and em\u2014dash and en\u2013dash and ellipsis\u2026end",
+    "long " + "ab" * 150 + " after",
+    "long non-ASCII " + "é" * 150 + " then " + "ü" * 99 + "x" + " done",
+    "long mixed " + "x" * 100 + "\u2014" + "y" * 120 + " tail",
+    "header-only content here",
+]
+TOKEN_NEEDLES = [
+    "ascii", "mixed", "MIXED", "bob", "smith", "rc3", "crème", "CRÈME", "brûl", "naïve",
+    "école", "ångström", "œuvre", "straße", "STRASSE", "strasse", "grüsse", "grüße", "maß",
+    "fuß", "istanbul", "İstanbul", "ılık", "işık", "IŞIK", "iğne", "kelvin", "\u212a", "k",
+    "σοφος", "ΣΟΦΟΣ", "σοφοσ", "καλημέρα", "οδυσσευσ", "οδυσσευς", "日本", "会議", "测试",
+    "한국어", "party", "time", "\U0001F389", "👍", "ok", "foo", "bar", "foo\u00a0bar", "em",
+    "dash", "en", "ellipsis", "end", "ab" * 10, "ab" * 101, "after", "é" * 5, "ü" * 99,
+    "then", "done", "x" * 100, "y" * 120, "tail", "header", "only", "here", "note",
+    "subject", "sender", "absent", "e-mail", " ",
+]
+
+
+class WorkerTokens(unittest.TestCase):
+    """The worker's tokens (server/search_tokens.c): every stored token is a
+    substring of lower(text), every PostgreSQL token of an exact row lies
+    inside a stored token, and SEARCH answers equal the scan's; and
+    PostgreSQL tokenises when the database check fails."""
+
+    def check_tokens(self, acc):
+        # Every stored token is a substring of the lower() of its text.
+        bad = inst.psql(
+            "SELECT s.message_id, w FROM message_search s JOIN messages m"
+            " ON m.account_id = s.account_id AND m.message_id = s.message_id,"
+            " unnest(s.words) AS w"
+            " WHERE s.account_id = %d AND w NOT LIKE 'a:%%' AND NOT CASE"
+            " WHEN w LIKE 'h:%%' THEN strpos(lower(m.headers_text), substr(w, 3)) > 0"
+            " ELSE strpos(lower(m.body_text), w) > 0 END" % acc)
+        self.assertEqual(bad, [])
+        # Every PostgreSQL token of an exact row is inside a stored token
+        # of the same part (body tokens have no ':').
+        bad = inst.psql(
+            "SELECT s.message_id, t.p, t.w FROM message_search s JOIN messages m"
+            " ON m.account_id = s.account_id AND m.message_id = s.message_id,"
+            " LATERAL (SELECT '' AS p, b AS w FROM regexp_split_to_table(lower(m.body_text),"
+            "  '[^[:alnum:]]+') b WHERE b <> ''"
+            "  UNION ALL SELECT 'h:', h FROM regexp_split_to_table(lower(m.headers_text),"
+            "  '[^[:alnum:]]+') h WHERE h <> '') t"
+            " WHERE s.account_id = %d AND s.exact AND NOT EXISTS (SELECT 1"
+            "  FROM unnest(s.words) AS x WHERE CASE WHEN t.p = 'h:'"
+            "  THEN x LIKE 'h:%%' AND strpos(substr(x, 3), t.w) > 0"
+            "  ELSE strpos(x, ':') = 0 AND strpos(x, t.w) > 0 END)" % acc)
+        self.assertEqual(bad, [])
+        # No token twice, none over 200 bytes, the account token.
+        self.assertEqual(q1(
+            "SELECT count(*) FROM message_search s WHERE s.account_id = %d AND"
+            " (cardinality(s.words) <> (SELECT count(DISTINCT w) FROM unnest(s.words) w)"
+            "  OR EXISTS (SELECT 1 FROM unnest(s.words) w WHERE octet_length(w) > 200)"
+            "  OR NOT ('a:%d' = ANY (s.words)))" % (acc, acc)), "0")
+
+    check_all = SearchIndex.check_all
+
+    def has_token(self, acc, word):
+        return q1("SELECT count(*) FROM message_search WHERE account_id = %d AND %s = ANY (words)"
+                  % (acc, lit(word))) != "0"
+
+    def test_worker_tokens_are_exact(self):
+        self.assertEqual(q1("SELECT mail_search_c_tokens_ok()"), "t")
+        addr, acc, mb = new_account()
+        deliver(addr, TOKEN_BODIES, subject="Sübject Ünïcode — note")
+        wait_indexed(acc, mb)
+        self.assertEqual(index_rows(acc), len(TOKEN_BODIES))
+        # The worker tokenised: PostgreSQL would split at the em dash and
+        # NBSP, and lower() applied to tokens with non-ASCII bytes.
+        self.assertTrue(self.has_token(acc, "em\u2014dash"))
+        self.assertTrue(self.has_token(acc, "foo\u00a0bar"))
+        self.assertFalse(self.has_token(acc, "dash"))
+        self.assertTrue(self.has_token(acc, "straße"))
+        self.assertTrue(self.has_token(acc, "h:sübject"))
+        self.assertTrue(self.has_token(acc, "σοφοσ"))
+        self.assertFalse(self.has_token(acc, "ΣΟΦΟΣ"))
+        # Rows with a token over 200 bytes (after lower()) are not exact.
+        self.assertEqual(q1("SELECT string_agg(mm.uid::text, ',' ORDER BY mm.uid)"
+                            " FROM message_search s JOIN mailbox_messages mm"
+                            " ON mm.account_id = s.account_id AND mm.message_id = s.message_id"
+                            " WHERE s.account_id = %d AND NOT s.exact" % acc), "9,10,11")
+        self.check_tokens(acc)
+        self.check_all(addr, acc, mb, TOKEN_NEEDLES)
+
+    def test_read_is_bounded_by_bytes(self):
+        addr, acc, mb = new_account()
+        restart_imapd("search_index=no")
+        try:
+            deliver(addr, ["first " + "a" * 3000, "second", "third"])
+            # No NULL in the output: psql's NULL marker reads as a line end.
+            rows = inst.psql("SELECT coalesce(r_account, 0), coalesce(r_last, 0),"
+                             " coalesce(r_more, false), coalesce(r_message, 0)"
+                             " FROM mail_search_index_read(10, 100, %d, %d)" % (acc, mb))
+            inst.psql("UPDATE mailbox_search_state SET claimed_until = NULL"
+                      " WHERE account_id = %d" % acc)
+            # The first message always; the second would start past 100
+            # bytes: the watermark is to stop below it.
+            self.assertEqual(len(rows), 2, rows)
+            self.assertEqual(rows[0][:3], [str(acc), "1", "t"])
+            self.assertEqual(rows[1][0], "0")
+            self.assertNotEqual(rows[1][3], "0")
+            rows = inst.psql("SELECT coalesce(r_last, 0), coalesce(r_more, false), count(*) OVER ()"
+                             " FROM mail_search_index_read(10, 1000000, %d, %d)" % (acc, mb))
+            inst.psql("UPDATE mailbox_search_state SET claimed_until = NULL"
+                      " WHERE account_id = %d" % acc)
+            self.assertEqual(rows[0], ["3", "f", "4"])
+        finally:
+            restart_imapd()
+        wait_indexed(acc, mb)
+        self.assertEqual(index_rows(acc), 3)
+
+    def test_postgresql_tokenises_when_the_check_fails(self):
+        # One line: psql returns rows by line (the body has no comments).
+        orig = q1("SELECT replace(pg_get_functiondef('mail_search_c_tokens_ok()'::regprocedure),"
+                  " E'\\n', ' ')")
+        inst.psql("CREATE OR REPLACE FUNCTION mail_search_c_tokens_ok() RETURNS boolean"
+                  " LANGUAGE sql STABLE AS 'SELECT false'")
+        try:
+            restart_imapd()
+            addr, acc, mb = new_account()
+            deliver(addr, TOKEN_BODIES)
+            wait_indexed(acc, mb)
+            self.assertEqual(index_rows(acc), len(TOKEN_BODIES))
+            # PostgreSQL's tokens: split at the em dash.
+            self.assertFalse(self.has_token(acc, "em\u2014dash"))
+            self.assertTrue(self.has_token(acc, "dash"))
+            self.assertTrue(self.has_token(acc, "foo"))
+            self.check_tokens(acc)
+            self.check_all(addr, acc, mb, TOKEN_NEEDLES)
+        finally:
+            inst.psql(orig)
+            restart_imapd()
+
+
 def _ppid(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
