@@ -177,6 +177,19 @@ class Instance:
                 raise RuntimeError("imapd exited:\n" + d.log_text())
         return d
 
+    def start_second_imapd(self):
+        """A second, separate imapd master on its own IMAP port and the same
+        database (another host, as far as the protocol is concerned); no
+        IMAPS or LMTP listener. Returns its IMAP port."""
+        port = free_port()
+        d = Daemon("imapd", [os.path.join(BIN, "mailstead-imapd"), "-c", self.config_path,
+                             "-o", "imap_listen=127.0.0.1:%d" % port,
+                             "-o", "imaps_listen=", "-o", "lmtp_listen="],
+                   os.path.join(self.dir, "imapd-2.log"))
+        self.daemons.append(d)
+        wait_for(lambda: self._can_connect_tcp(port), what="second imapd")
+        return port
+
     @staticmethod
     def _can_connect_unix(path):
         try:

@@ -11,13 +11,12 @@ and a failing STORE (it runs on its own), the first command after SELECT
 (whose view is fresh and skips its own sync). And the mailbox counters the
 functions of schema/0015 now keep themselves match a recount."""
 import imaplib
-import os
 import re
 import socket
 import threading
 import unittest
 
-from harness import BIN, Daemon, Instance, free_port, wait_for
+from harness import Instance
 
 PASSWORD = "consistency pass 1"
 inst = None
@@ -30,13 +29,7 @@ def setUpModule():
     inst = Instance()
     inst.start_admind()
     inst.start_imapd()
-    second_port = free_port()
-    d = Daemon("imapd", [os.path.join(BIN, "mailstead-imapd"), "-c", inst.config_path,
-                         "-o", "imap_listen=127.0.0.1:%d" % second_port,
-                         "-o", "imaps_listen=", "-o", "lmtp_listen="],
-               os.path.join(inst.dir, "imapd-2.log"))
-    inst.daemons.append(d)
-    wait_for(lambda: inst._can_connect_tcp(second_port), what="second imapd")
+    second_port = inst.start_second_imapd()
 
 
 def tearDownModule():

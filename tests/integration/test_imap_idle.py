@@ -2,12 +2,11 @@
 session, on another worker or another imapd instance sharing the database,
 reach an idling client at once; ENABLE, ID, NAMESPACE, UNSELECT."""
 import imaplib
-import os
 import socket
 import time
 import unittest
 
-from harness import BIN, Daemon, Instance, free_port, wait_for
+from harness import Instance
 
 PASSWORD = "idle pass 1"
 inst = None
@@ -20,15 +19,7 @@ def setUpModule():
     inst.start_admind()
     inst.create_account("ida@example.test", PASSWORD)
     inst.start_imapd()
-    # A second, separate imapd master on other ports and the same database:
-    # another host, as far as the protocol is concerned.
-    second_port = free_port()
-    d = Daemon("imapd", [os.path.join(BIN, "mailstead-imapd"), "-c", inst.config_path,
-                         "-o", "imap_listen=127.0.0.1:%d" % second_port,
-                         "-o", "imaps_listen=", "-o", "lmtp_listen="],
-               os.path.join(inst.dir, "imapd-2.log"))
-    inst.daemons.append(d)
-    wait_for(lambda: inst._can_connect_tcp(second_port), what="second imapd")
+    second_port = inst.start_second_imapd()
 
 
 def tearDownModule():
