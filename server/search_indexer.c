@@ -45,6 +45,10 @@ struct search_indexer {
 	/* Whether this worker tokenises (store_search_index_check): -1 not
 	 * known yet, 0 no (PostgreSQL does), 1 yes. */
 	int c_tokens;
+	/* Messages were indexed since the last flush of the pending lists,
+	 * the last time at last_work_ms (monotonic ms). */
+	bool dirty;
+	long last_work_ms;
 	/* The in-flight step's callback context: detached on destroy. */
 	struct search_indexer **inflight;
 };
@@ -150,6 +154,10 @@ static void step_done(void *ctx, int indexed, bool more, const char *error)
 	else if (indexed > 0)
 		LOG(DEBUG, NULL, "search index: %d messages in %ld ms%s%s", indexed, elapsed,
 		    more ? ", more to do" : "", delivering ? ", delivery burst" : "");
+	if (error == NULL && indexed > 0) {
+		ix->dirty = true;
+		ix->last_work_ms = now;
+	}
 	/* Work left where this step was: carry on there. A failed step is
 	 * redone by the next sweep. */
 	if (error != NULL || more) {
@@ -169,7 +177,10 @@ static void step_done(void *ctx, int indexed, bool more, const char *error)
 							      delivering, ix->pause_ms)
 				    : ix->pause_ms;
 	ix->not_before_ms = delay >= 0 ? now + delay : 0;
-	if (delay < 0) {
+	if (delay < 0 && ix->dirty) {
+		/* Caught up: flush the pending lists unless woken before. */
+		delay = SEARCH_INDEXER_FLUSH_MS;
+	} else if (delay < 0) {
 		/* Idle until woken or the periodic sweep (the safety net). */
 		delay = ix->next_sweep_ms - now_ms();
 		if (delay < 0)
@@ -221,6 +232,48 @@ static void check_tokens(struct search_indexer *ix)
 	ix->inflight = slot;
 }
 
+static void flush_done(void *ctx, int pages, const char *error)
+{
+	struct search_indexer **slot = ctx, *ix = *slot;
+
+	free(slot);
+	if (ix == NULL)
+		return; /* destroyed meanwhile */
+	ix->inflight = NULL;
+	ix->running = false;
+	/* Not retried on failure: the next step that indexes sets dirty
+	 * again, and inserts merge a full list themselves meanwhile. */
+	ix->dirty = false;
+	if (pages < 0)
+		LOG(WARN, NULL, "search index: cannot flush the pending lists: %s", error);
+	else
+		LOG(DEBUG, NULL, "search index: %d pending pages merged", pages);
+	if (ix->nqueue > 0 || ix->sweep)
+		schedule(ix, ix->pause_ms);
+	else
+		schedule(ix, ix->next_sweep_ms - now_ms());
+}
+
+/* Merges the GIN pending lists (schema/0022_search_gin_batch.sql). */
+static void flush(struct search_indexer *ix)
+{
+	struct search_indexer **slot = malloc(sizeof(*slot));
+	const char *err;
+
+	if (slot == NULL)
+		panic("search_indexer: out of memory");
+	*slot = ix;
+	ix->running = true;
+	if (store_search_index_flush(ix->db, flush_done, slot, &err) < 0) {
+		free(slot);
+		ix->running = false;
+		ix->dirty = false; /* no connection up: as a failed flush */
+		schedule(ix, ix->next_sweep_ms - now_ms());
+		return;
+	}
+	ix->inflight = slot;
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct search_indexer *ix = arg;
@@ -243,6 +296,16 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		ix->cur_account = ix->cur_mailbox = 0;
 		ix->sweep = false;
 		ix->next_sweep_ms = now_ms() + SEARCH_INDEXER_POLL_SECONDS * 1000L;
+	} else if (ix->dirty) {
+		/* Nothing to do: once idle for SEARCH_INDEXER_FLUSH_MS, empty
+		 * the pending lists. */
+		long left = ix->last_work_ms + SEARCH_INDEXER_FLUSH_MS - now_ms();
+
+		if (left > 0)
+			schedule(ix, left);
+		else
+			flush(ix);
+		return;
 	} else {
 		/* Nothing to do until woken, or the periodic sweep. */
 		schedule(ix, ix->next_sweep_ms - now_ms());

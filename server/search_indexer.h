@@ -32,7 +32,11 @@
  * load, not a burst: the indexer goes back to its normal pace, so the
  * backlog cannot grow without end. Index freshness never changes a SEARCH
  * answer, only its speed.
- * With nothing left it sleeps until woken or the next sweep.
+ * With nothing left it sleeps until woken or the next sweep; if it
+ * indexed anything, it first merges the GIN pending lists into their
+ * trees once it has been idle for SEARCH_INDEXER_FLUSH_MS
+ * (schema/0022_search_gin_batch.sql): a search on a quiet server then
+ * reads no pending list.
  * Workers share the work through row locks (SKIP LOCKED): several never
  * index the same mailbox at once. */
 #ifndef MAILSTEAD_SEARCH_INDEXER_H
@@ -50,6 +54,7 @@ struct workqueue;
 #define SEARCH_INDEXER_QUEUE 64        /* mailboxes waiting; past it, a sweep */
 #define SEARCH_INDEXER_WAKE_MS 100     /* debounce of change notifications */
 #define SEARCH_INDEXER_RETRY_SECONDS 5 /* after a failed step */
+#define SEARCH_INDEXER_FLUSH_MS 2000   /* idle this long: flush the pending lists */
 #define SEARCH_INDEXER_BUSY_FACTOR 3   /* pause / step time while sessions wait */
 #define SEARCH_INDEXER_DELIVERY_FACTOR 19 /* pause / step time during a delivery burst */
 #define SEARCH_INDEXER_BURST_CHANGES 100   /* mailbox changes per second that make a burst */

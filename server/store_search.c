@@ -1,6 +1,7 @@
 /* Store: SEARCH. */
 #include "store_search.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@ const struct db_statement store_search_statements[] = {
 	{"search_index_step", "SELECT indexed, more FROM mail_search_index_step($1, $2, $3)"},
 	/* schema/0020_search_tokens_c.sql */
 	{"search_index_check", "SELECT mail_search_c_tokens_ok()"},
+	/* schema/0022_search_gin_batch.sql */
+	{"search_index_flush", "SELECT mail_search_index_flush()"},
 	{"search_index_read", "SELECT * FROM mail_search_index_read($1, $2, $3, $4)"},
 	{"search_index_store",
 	 "SELECT indexed, more FROM mail_search_index_store($1, $2, $3, $4, $5, $6, $7, $8)"},
@@ -177,21 +180,31 @@ struct check_req {
 	void *ctx;
 };
 
+/* A one-value query: 't' is 1, 'f' 0, a number itself (clamped). */
 static void check_done(void *arg, PGresult *const *res, unsigned n, const char *error)
 {
 	struct check_req *r = arg;
+	const char *v;
 
-	if (error != NULL)
+	if (error != NULL) {
 		r->cb(r->ctx, -1, error);
-	else if (PQresultStatus(res[0]) != PGRES_TUPLES_OK || PQntuples(res[0]) != 1)
+	} else if (PQresultStatus(res[0]) != PGRES_TUPLES_OK || PQntuples(res[0]) != 1) {
 		r->cb(r->ctx, -1, db_error_message(res[0]));
-	else
-		r->cb(r->ctx, strcmp(PQgetvalue(res[0], 0, 0), "t") == 0 ? 1 : 0, NULL);
+	} else {
+		v = PQgetvalue(res[0], 0, 0);
+		if (strcmp(v, "t") == 0 || strcmp(v, "f") == 0) {
+			r->cb(r->ctx, v[0] == 't' ? 1 : 0, NULL);
+		} else {
+			long long x = strtoll(v, NULL, 10);
+
+			r->cb(r->ctx, x < 0 ? 0 : x > INT_MAX ? INT_MAX : (int)x, NULL);
+		}
+	}
 	free(r);
 }
 
-int store_search_index_check(struct db *db, store_search_check_cb *cb, void *ctx,
-			     const char **error_r)
+static int submit_check(struct db *db, const char *stmt, store_search_check_cb *cb, void *ctx,
+			const char **error_r)
 {
 	struct check_req *r = malloc(sizeof(*r));
 	struct db_query q;
@@ -199,7 +212,7 @@ int store_search_index_check(struct db *db, store_search_check_cb *cb, void *ctx
 	if (r == NULL)
 		panic("store: out of memory");
 	memset(&q, 0, sizeof(q));
-	q.stmt = "search_index_check";
+	q.stmt = stmt;
 	r->cb = cb;
 	r->ctx = ctx;
 	if (db_submit(db, &q, 1, check_done, r, error_r) == NULL) {
@@ -207,6 +220,18 @@ int store_search_index_check(struct db *db, store_search_check_cb *cb, void *ctx
 		return -1;
 	}
 	return 0;
+}
+
+int store_search_index_check(struct db *db, store_search_check_cb *cb, void *ctx,
+			     const char **error_r)
+{
+	return submit_check(db, "search_index_check", cb, ctx, error_r);
+}
+
+int store_search_index_flush(struct db *db, store_search_check_cb *cb, void *ctx,
+			     const char **error_r)
+{
+	return submit_check(db, "search_index_flush", cb, ctx, error_r);
 }
 
 /* The C tokens path: a read request, tokenising (in the workqueue when

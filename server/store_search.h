@@ -63,4 +63,10 @@ typedef void store_search_check_cb(void *ctx, int ok, const char *error);
 int store_search_index_check(struct db *db, store_search_check_cb *cb, void *ctx,
 			     const char **error_r);
 
+/* Merges the search index's GIN pending lists into their trees
+ * (mail_search_index_flush, schema/0022_search_gin_batch.sql): the
+ * callback gets the pages merged, or -1 and error. */
+int store_search_index_flush(struct db *db, store_search_check_cb *cb, void *ctx,
+			     const char **error_r);
+
 #endif
