@@ -235,13 +235,22 @@ class Mailstead:
         wait_for(lambda: can_connect(self.lmtp_port), what="LMTP port")
 
     def search_index_backlog(self):
-        """Messages not covered yet by the background search index."""
+        """Messages not covered yet by the background search index, plus 1
+        while a GIN pending list still waits to be merged: the indexer
+        merges them once caught up (schema/0022), and that work counts."""
         rows = self.inst.psql(
             "SELECT coalesce(sum(mb.uidnext - 1 - coalesce(st.indexed_uid, 0)), 0)"
             " FROM mailboxes mb LEFT JOIN mailbox_search_state st"
             " ON st.account_id = mb.account_id AND st.mailbox_id = mb.mailbox_id"
             " WHERE mb.uidnext - 1 > coalesce(st.indexed_uid, 0)")
-        return int(rows[0][0])
+        if not getattr(self, "pgstattuple", False):
+            self.inst.psql("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+            self.pgstattuple = True
+        pending = self.inst.psql(
+            "SELECT count(*) FROM pg_class c"
+            " WHERE c.relname IN ('search_words_trgm_idx', 'message_search_words_idx')"
+            " AND (pgstatginindex(c.oid)).pending_pages > 0")
+        return int(rows[0][0]) + int(pending[0][0])
 
     def wait_search_index(self, timeout):
         deadline = time.monotonic() + timeout
@@ -597,7 +606,7 @@ class Bench:
         self.dlv = {}
         if "deliver" in a.scenarios:
             for rnd in range(a.rounds):
-                for i, r in enumerate((1, a.deliver_rcpts)):
+                for i, r in enumerate(sorted({1, a.deliver_rcpts})):
                     path = os.path.join(tmp, "deliver-%d-%d.lmtp" % (rnd, r))
                     seed = a.seed + 1000 * (rnd + 1) + i
                     s = corpus(tmp, "deliver", "--seed", seed, "--count", a.deliver_messages,
@@ -657,14 +666,17 @@ class Bench:
                     % (r["messages"], time.monotonic() - t0, r["messages_per_sec"]))
                 self.notes.append("bigbox load into Mailstead over LMTP (%d connections): "
                                   "%.0f msg/s" % (a.load_connections, r["messages_per_sec"]))
-                # The measured passes see a complete search index, as a
+            if isinstance(s, Mailstead):
+                # The measured runs see a complete search index, as a
                 # mailbox of this size does in service (its backlog is
-                # scanned, not lost, meanwhile: docs/operations.md).
+                # scanned, not lost, meanwhile: docs/operations.md), and
+                # the first run does not pay for the load's indexing.
                 t0 = time.monotonic()
                 s.wait_search_index(7200)
                 log("Mailstead: search index caught up in %.1f s" % (time.monotonic() - t0))
-                self.notes.append("bigbox search index built by the workers after the load "
-                                  "in %.0f s" % (time.monotonic() - t0))
+                if "bigbox" in a.scenarios:
+                    self.notes.append("bigbox search index built by the workers after the "
+                                      "load in %.0f s" % (time.monotonic() - t0))
 
     def load_bigbox_maildir(self, d):
         """Moves the generated maildir into big1's home (Dovecot's own
@@ -771,8 +783,9 @@ class Bench:
             steps.append(("bigbox %d" % a.bigbox_size, self.run_bigbox))
         if "deliver" in a.scenarios:
             steps.append(("deliver 1 rcpt", lambda s: self.run_deliver(s, 1)))
-            steps.append(("deliver %d rcpts" % a.deliver_rcpts,
-                          lambda s: self.run_deliver(s, a.deliver_rcpts)))
+            if a.deliver_rcpts != 1:  # one corpus per count: a second run would repeat it
+                steps.append(("deliver %d rcpts" % a.deliver_rcpts,
+                              lambda s: self.run_deliver(s, a.deliver_rcpts)))
         if "idle" in a.scenarios:
             for n in a.idle_sessions:
                 steps.append(("idle %d" % n, lambda s, n=n: self.run_idle(s, n)))
