@@ -1,5 +1,6 @@
 /* Unit tests for mime_decode: transfer encodings (strict for BINARY,
  * lenient for SEARCH), charset conversion and the UTF-8 sanitiser. */
+#include <stdint.h>
 #include <string.h>
 
 #include "buf.h"
@@ -95,6 +96,65 @@ static void test_base64(void)
 	};
 
 	run_cases(MIME_CTE_BASE64, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* Random bytes encoded in lines of 76 (CRLF) and decoded back, strict
+ * and lenient, with BINARY.SIZE's count: the whole-quantum fast path and
+ * the character-by-character path around line ends and padding. */
+static void test_base64_round_trip(void)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	struct pool *pool = pool_create(0);
+	unsigned char raw[600], enc[1024], lenient[1024], *out;
+	uint32_t seed = 12345;
+	size_t outlen, size;
+	const char *error;
+
+	for (size_t len = 0; len < sizeof(raw); len += 1 + len / 8) {
+		size_t e = 0, col = 0;
+
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			raw[i] = (unsigned char)(seed >> 16);
+		}
+		for (size_t i = 0; i < len; i += 3) {
+			uint32_t v = (uint32_t)raw[i] << 16;
+			size_t left = len - i;
+
+			if (left > 1)
+				v |= (uint32_t)raw[i + 1] << 8;
+			if (left > 2)
+				v |= raw[i + 2];
+			enc[e++] = (unsigned char)alphabet[v >> 18];
+			enc[e++] = (unsigned char)alphabet[(v >> 12) & 63];
+			enc[e++] = left > 1 ? (unsigned char)alphabet[(v >> 6) & 63] : '=';
+			enc[e++] = left > 2 ? (unsigned char)alphabet[v & 63] : '=';
+			if ((col += 4) == 76 || i + 3 >= len) {
+				enc[e++] = '\r';
+				enc[e++] = '\n';
+				col = 0;
+			}
+		}
+		CU_ASSERT_EQUAL_FATAL(mime_decode_part(pool, MIME_CTE_BASE64, enc, e, &out, &outlen,
+		                                       &error),
+		                      0);
+		CU_ASSERT_EQUAL(outlen, len);
+		CU_ASSERT(len == 0 || memcmp(out, raw, len) == 0);
+		CU_ASSERT_EQUAL(mime_decode_size(MIME_CTE_BASE64, enc, e, &size), 0);
+		CU_ASSERT_EQUAL(size, len);
+		CU_ASSERT_EQUAL(mime_decode_base64_lenient(enc, e, lenient), len);
+		CU_ASSERT(len == 0 || memcmp(lenient, raw, len) == 0);
+		if (len % 3 != 0) {
+			/* Without its padding: strict refuses, lenient decodes. */
+			size_t cut = e - 2 - (len % 3 == 1 ? 2 : 1);
+
+			CU_ASSERT_EQUAL(mime_decode_size(MIME_CTE_BASE64, enc, cut, &size), -1);
+			CU_ASSERT_EQUAL(mime_decode_base64_lenient(enc, cut, lenient), len);
+			CU_ASSERT(memcmp(lenient, raw, len) == 0);
+		}
+	}
+	pool_destroy(&pool);
 }
 
 static void test_identity_and_unknown(void)
@@ -238,6 +298,7 @@ static void test_limit_cuts_at_character_boundary(void)
 static const struct unit_test decode_tests[] = {
     {"quoted-printable strict and lenient", test_quoted_printable},
     {"base64 strict and lenient", test_base64},
+    {"base64 round trip over lines", test_base64_round_trip},
     {"identity and unknown encodings", test_identity_and_unknown},
     {"transfer encoding names", test_cte_names},
     {"charsets convert to UTF-8", test_charset_to_utf8},
