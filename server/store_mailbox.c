@@ -76,7 +76,10 @@ const struct db_statement store_mailbox_statements[] = {
 	 "  WHERE e.account_id = $1 AND e.mailbox_id = $2 AND e.modseq > $3 "
 	 "ORDER BY 1 DESC, 2"},
 	/* RFC 7162 CHANGEDSINCE / VANISHED / QRESYNC. The horizon first:
-	 * one statement, so it and the expunged rows agree. */
+	 * one statement, so it and the expunged rows agree. The inner ORDER
+	 * BY modseq as in mailbox_changes: without it the generic plan read
+	 * the whole mailbox through the primary key (`uid <= $5`) and
+	 * filtered on modseq (test_imap_bigbox: 11,989 rows for 5). */
 	{"mailbox_since",
 	 "SELECT 2, coalesce((SELECT h.modseq FROM expunged_horizon h"
 	 "    WHERE h.account_id = $1 AND h.mailbox_id = $2), 0), 0, 0, NULL "
@@ -85,10 +88,11 @@ const struct db_statement store_mailbox_statements[] = {
 	 "  WHERE $7::boolean AND e.account_id = $1 AND e.mailbox_id = $2"
 	 "    AND e.modseq > $3::bigint AND e.modseq <= $4::bigint "
 	 "UNION ALL "
-	 "SELECT 0, mm.uid, mm.modseq, mm.flags, array_to_string(mm.keywords, ' ')"
-	 "  FROM mailbox_messages mm"
-	 "  WHERE $6::boolean AND mm.account_id = $1 AND mm.mailbox_id = $2"
-	 "    AND mm.modseq > $3::bigint AND mm.uid <= $5::bigint "
+	 "SELECT 0, x.uid, x.modseq, x.flags, array_to_string(x.keywords, ' ')"
+	 "  FROM (SELECT mm.uid, mm.modseq, mm.flags, mm.keywords FROM mailbox_messages mm"
+	 "   WHERE $6::boolean AND mm.account_id = $1 AND mm.mailbox_id = $2"
+	 "     AND mm.modseq > $3::bigint AND mm.uid <= $5::bigint"
+	 "   ORDER BY mm.modseq) x "
 	 "ORDER BY 1 DESC, 2"},
 };
 const unsigned store_mailbox_nstatements =

@@ -392,7 +392,10 @@ class GenericPlans(unittest.TestCase):
     def test_few_messages_read_few_rows(self):
         c = Raw()
         try:
+            c.ok("ENABLE QRESYNC")
             c.ok("SELECT INBOX")  # reads the whole mailbox once, by design
+            since = int(inst.psql("SELECT highestmodseq FROM mailboxes WHERE account_id = %d"
+                                  " AND mailbox_id = %d" % (acc, mailbox_id("INBOX")))[0][0])
             uids = [int(r[0]) for r in inst.psql(
                 "SELECT uid FROM mailbox_messages WHERE account_id = %d AND mailbox_id = %d"
                 " ORDER BY uid" % (acc, mailbox_id("INBOX")))]
@@ -409,6 +412,10 @@ class GenericPlans(unittest.TestCase):
                 c.ok("UID STORE %d +FLAGS.SILENT (\\Deleted)" % uids[-20 - i])
                 c.ok("UID EXPUNGE %d" % uids[-20 - i])
                 c.ok("UID SEARCH UID 1:50 FLAGGED")
+                # mailbox_since: the changed messages through the modseq
+                # index, not the mailbox through its primary key.
+                c.ok("FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % since)
+                c.ok("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % since)
         finally:
             c.close()
         plans = plans_since(offset)
