@@ -328,6 +328,50 @@ class PendingList(unittest.TestCase):
             c.close()
 
 
+class LexiconRebuild(unittest.TestCase):
+    """The account lexicon keeps the words of deleted messages; the
+    rebuild docs/operations.md gives operators (one transaction: the
+    watermarks first, then the index rows and the lexicon) drops them, and
+    the workers index the account again with SEARCH answers unchanged."""
+
+    def lexicon_has(self, acc, word):
+        return q1("SELECT count(*) FROM search_words WHERE account_id = %d AND word = '%s'"
+                  % (acc, word)) == "1"
+
+    def test_rebuild_drops_words_of_deleted_messages(self):
+        addr, acc, mb = new_account()
+        deliver(addr, ["keeper stays quoinkkeep", "gone soon quoinkgone", "keeper again"])
+        wait_indexed(acc, mb)
+        c = Client(addr)
+        try:
+            self.assertEqual(c.c.uid("STORE", "2", "+FLAGS.SILENT", "(\\Deleted)")[0], "OK")
+            self.assertEqual(c.c.expunge()[0], "OK")
+        finally:
+            c.close()
+        self.assertTrue(self.lexicon_has(acc, "quoinkgone"))  # kept after the delete
+        inst.psql("BEGIN;"
+                  " UPDATE mailbox_search_state SET indexed_uid = 0, claimed_until = NULL"
+                  "  WHERE account_id = %d;"
+                  " DELETE FROM message_search WHERE account_id = %d;"
+                  " DELETE FROM search_words WHERE account_id = %d;"
+                  " COMMIT" % (acc, acc, acc))
+        # The workers notice at their next sweep; a delivery wakes them now.
+        deliver(addr, ["a new one quoinknew"])
+        wait_indexed(acc, mb)
+        self.assertFalse(self.lexicon_has(acc, "quoinkgone"))
+        for w in ("quoinkkeep", "quoinknew", "keeper"):
+            self.assertTrue(self.lexicon_has(acc, w), w)
+        self.assertEqual(int(q1("SELECT count(*) FROM message_search WHERE account_id = %d"
+                                % acc)), 3)
+        c = Client(addr)
+        try:
+            for needle in ("quoink", "keeper", "quoinkgone", "new"):
+                self.assertEqual(c.search("TEXT", needle), reference(acc, mb, "TEXT", needle),
+                                 needle)
+        finally:
+            c.close()
+
+
 class CombinedKeys(unittest.TestCase):
     """BODY/TEXT for rare, common and mid-word needles, alone and inside
     AND, OR, NOT, with flags and UID sets, over indexed messages and an
