@@ -49,6 +49,9 @@ struct search_indexer {
 	 * the last time at last_work_ms (monotonic ms). */
 	bool dirty;
 	long last_work_ms;
+	/* After a failed flush, none before this (monotonic ms): a role that
+	 * does not own the indexes must not log a warning per message. */
+	long flush_not_before_ms;
 	/* The in-flight step's callback context: detached on destroy. */
 	struct search_indexer **inflight;
 };
@@ -241,12 +244,14 @@ static void flush_done(void *ctx, int pages, const char *error)
 		return; /* destroyed meanwhile */
 	ix->inflight = NULL;
 	ix->running = false;
-	/* Not retried on failure: the next step that indexes sets dirty
-	 * again, and inserts merge a full list themselves meanwhile. */
+	/* Not retried at once: inserts merge a full list themselves, and
+	 * autovacuum merges them too. */
 	ix->dirty = false;
-	if (pages < 0)
-		LOG(WARN, NULL, "search index: cannot flush the pending lists: %s", error);
-	else
+	if (pages < 0) {
+		ix->flush_not_before_ms = now_ms() + SEARCH_INDEXER_FLUSH_BACKOFF_SECONDS * 1000L;
+		LOG(WARN, NULL, "search index: cannot flush the pending lists (next try in %d s): %s",
+		    SEARCH_INDEXER_FLUSH_BACKOFF_SECONDS, error);
+	} else
 		LOG(DEBUG, NULL, "search index: %d pending pages merged", pages);
 	if (ix->nqueue > 0 || ix->sweep)
 		schedule(ix, ix->pause_ms);
@@ -296,6 +301,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		ix->cur_account = ix->cur_mailbox = 0;
 		ix->sweep = false;
 		ix->next_sweep_ms = now_ms() + SEARCH_INDEXER_POLL_SECONDS * 1000L;
+	} else if (ix->dirty && now_ms() < ix->flush_not_before_ms) {
+		/* A flush failed a short while ago: skip this one. */
+		ix->dirty = false;
+		schedule(ix, ix->next_sweep_ms - now_ms());
+		return;
 	} else if (ix->dirty) {
 		/* Nothing to do: once idle for SEARCH_INDEXER_FLUSH_MS, empty
 		 * the pending lists. */

@@ -328,6 +328,33 @@ class PendingList(unittest.TestCase):
             c.close()
 
 
+    def test_failed_flush_warns_once_and_backs_off(self):
+        """A flush that fails (say, a role that does not own the indexes)
+        is logged, then not tried again for 10 minutes: not a warning per
+        message."""
+        original = q1("SELECT replace(pg_get_functiondef('mail_search_index_flush()'::regprocedure),"
+                      " E'\\n', ' ')")  # one line: psql splits rows at newlines
+        inst.psql("CREATE OR REPLACE FUNCTION mail_search_index_flush() RETURNS bigint"
+                  " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'flush refused by the test';"
+                  " END $$")
+        try:
+            before = imapd.log_text().count("cannot flush the pending lists")
+            addr, acc, mb = new_account()
+            for i in range(3):
+                deliver(addr, ["flushfail round %d" % i])
+                wait_indexed(acc, mb)
+                time.sleep(3)  # idle past SEARCH_INDEXER_FLUSH_MS
+            text = imapd.log_text()
+            n = text.count("cannot flush the pending lists") - before
+            self.assertIn("flush refused by the test", text)
+            # Each of the two workers fails at most once, then backs off.
+            self.assertGreaterEqual(n, 1)
+            self.assertLessEqual(n, 2)
+        finally:
+            inst.psql(original)
+            restart_imapd()  # the workers' 10-minute back-off ends with them
+
+
 class LexiconRebuild(unittest.TestCase):
     """The account lexicon keeps the words of deleted messages; the
     rebuild docs/operations.md gives operators (one transaction: the
