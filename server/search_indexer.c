@@ -20,6 +20,7 @@ struct search_indexer {
 	struct db *db;
 	struct workqueue *wq;
 	unsigned batch, pause_ms;
+	uint64_t prune_min;
 	struct event *timer;
 	bool running;   /* a step is in flight */
 	bool sweep;     /* a sweep is due now */
@@ -235,6 +236,52 @@ static void check_tokens(struct search_indexer *ix)
 	ix->inflight = slot;
 }
 
+/* After a flush or a prune: the next step, or sleep. */
+static void schedule_idle(struct search_indexer *ix)
+{
+	if (ix->nqueue > 0 || ix->sweep)
+		schedule(ix, ix->pause_ms);
+	else
+		schedule(ix, ix->next_sweep_ms - now_ms());
+}
+
+static void prune_done(void *ctx, int64_t account_id, int64_t words, const char *error)
+{
+	struct search_indexer **slot = ctx, *ix = *slot;
+
+	free(slot);
+	if (ix == NULL)
+		return; /* destroyed meanwhile */
+	ix->inflight = NULL;
+	ix->running = false;
+	if (error != NULL)
+		LOG(WARN, NULL, "search index: cannot prune a lexicon: %s", error);
+	else if (account_id > 0)
+		LOG(INFO, NULL, "search index: %lld words of deleted messages pruned from the"
+				" lexicon of account %lld", (long long)words, (long long)account_id);
+	schedule_idle(ix);
+}
+
+/* Prunes one account's lexicon, if one has enough deleted index rows
+ * (schema/0024_search_lexicon_prune.sql). */
+static void prune(struct search_indexer *ix)
+{
+	struct search_indexer **slot = malloc(sizeof(*slot));
+	const char *err;
+
+	if (slot == NULL)
+		panic("search_indexer: out of memory");
+	*slot = ix;
+	ix->running = true;
+	if (store_search_lexicon_prune(ix->db, ix->prune_min, prune_done, slot, &err) < 0) {
+		free(slot);
+		ix->running = false;
+		schedule_idle(ix);
+		return;
+	}
+	ix->inflight = slot;
+}
+
 static void flush_done(void *ctx, int pages, const char *error)
 {
 	struct search_indexer **slot = ctx, *ix = *slot;
@@ -251,12 +298,14 @@ static void flush_done(void *ctx, int pages, const char *error)
 		ix->flush_not_before_ms = now_ms() + SEARCH_INDEXER_FLUSH_BACKOFF_SECONDS * 1000L;
 		LOG(WARN, NULL, "search index: cannot flush the pending lists (next try in %d s): %s",
 		    SEARCH_INDEXER_FLUSH_BACKOFF_SECONDS, error);
-	} else
+	} else {
 		LOG(DEBUG, NULL, "search index: %d pending pages merged", pages);
-	if (ix->nqueue > 0 || ix->sweep)
-		schedule(ix, ix->pause_ms);
-	else
-		schedule(ix, ix->next_sweep_ms - now_ms());
+		if (ix->nqueue == 0 && !ix->sweep) {
+			prune(ix);
+			return;
+		}
+	}
+	schedule_idle(ix);
 }
 
 /* Merges the GIN pending lists (schema/0022_search_gin_batch.sql). */
@@ -341,7 +390,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 struct search_indexer *search_indexer_create(struct event_base *base, struct db *db,
 					     struct workqueue *wq, unsigned batch,
-					     unsigned pause_ms, unsigned start_delay_ms)
+					     unsigned pause_ms, uint64_t prune_min,
+					     unsigned start_delay_ms)
 {
 	struct search_indexer *ix = calloc(1, sizeof(*ix));
 
@@ -352,6 +402,7 @@ struct search_indexer *search_indexer_create(struct event_base *base, struct db 
 	ix->wq = wq;
 	ix->batch = batch;
 	ix->pause_ms = pause_ms;
+	ix->prune_min = prune_min;
 	ix->timer = evtimer_new(base, on_timer, ix);
 	if (ix->timer == NULL)
 		panic("search_indexer: cannot create timer");

@@ -36,7 +36,9 @@
  * indexed anything, it first merges the GIN pending lists into their
  * trees once it has been idle for SEARCH_INDEXER_FLUSH_MS
  * (schema/0022_search_gin_batch.sql): a search on a quiet server then
- * reads no pending list.
+ * reads no pending list. After that merge it prunes the lexicon of one
+ * account with many deleted index rows, if there is one
+ * (schema/0024_search_lexicon_prune.sql).
  * Workers share the work through row locks (SKIP LOCKED): several never
  * index the same mailbox at once. */
 #ifndef MAILSTEAD_SEARCH_INDEXER_H
@@ -79,11 +81,14 @@ long search_indexer_delay_ms(int indexed, bool more, long elapsed_ms, bool pool_
 
 /* Starts the indexer; the first step runs after start_delay_ms. It
  * tokenises in wq's threads (NULL: in the loop), when the database allows
- * (schema/0020_search_tokens_c.sql). Returns a handle owned by the
+ * (schema/0020_search_tokens_c.sql), and prunes the lexicon of accounts
+ * with at least prune_min deleted index rows
+ * (schema/0024_search_lexicon_prune.sql). Returns a handle owned by the
  * caller. */
 struct search_indexer *search_indexer_create(struct event_base *base, struct db *db,
 					     struct workqueue *wq, unsigned batch,
-					     unsigned pause_ms, unsigned start_delay_ms);
+					     unsigned pause_ms, uint64_t prune_min,
+					     unsigned start_delay_ms);
 
 /* Mailbox mailbox_id of account_id may have new messages (0, 0: any
  * mailbox may have): index it soon. */

@@ -31,6 +31,8 @@ const struct db_statement store_search_statements[] = {
 	{"search_index_check", "SELECT mail_search_c_tokens_ok()"},
 	/* schema/0022_search_gin_batch.sql */
 	{"search_index_flush", "SELECT mail_search_index_flush()"},
+	/* schema/0024_search_lexicon_prune.sql */
+	{"search_lexicon_prune", "SELECT r_account, r_words FROM mail_search_lexicon_prune($1)"},
 	{"search_index_read", "SELECT * FROM mail_search_index_read($1, $2, $3, $4)"},
 	{"search_index_store",
 	 "SELECT indexed, more FROM mail_search_index_store($1, $2, $3, $4, $5, $6, $7, $8)"},
@@ -232,6 +234,51 @@ int store_search_index_flush(struct db *db, store_search_check_cb *cb, void *ctx
 			     const char **error_r)
 {
 	return submit_check(db, "search_index_flush", cb, ctx, error_r);
+}
+
+struct prune_req {
+	store_search_prune_cb *cb;
+	void *ctx;
+};
+
+static void prune_done(void *arg, PGresult *const *res, unsigned n, const char *error)
+{
+	struct prune_req *r = arg;
+
+	if (error != NULL)
+		r->cb(r->ctx, 0, 0, error);
+	else if (PQresultStatus(res[0]) != PGRES_TUPLES_OK || PQntuples(res[0]) > 1)
+		r->cb(r->ctx, 0, 0, db_error_message(res[0]));
+	else if (PQntuples(res[0]) == 0)
+		r->cb(r->ctx, 0, 0, NULL);
+	else
+		r->cb(r->ctx, strtoll(PQgetvalue(res[0], 0, 0), NULL, 10),
+		      strtoll(PQgetvalue(res[0], 0, 1), NULL, 10), NULL);
+	free(r);
+}
+
+int store_search_lexicon_prune(struct db *db, uint64_t min_deleted, store_search_prune_cb *cb,
+			       void *ctx, const char **error_r)
+{
+	struct prune_req *r = malloc(sizeof(*r));
+	char min[24];
+	const char *vals[1] = {min};
+	struct db_query q;
+
+	if (r == NULL)
+		panic("store: out of memory");
+	snprintf(min, sizeof(min), "%llu", (unsigned long long)min_deleted);
+	memset(&q, 0, sizeof(q));
+	q.stmt = "search_lexicon_prune";
+	q.nparams = 1;
+	q.values = vals;
+	r->cb = cb;
+	r->ctx = ctx;
+	if (db_submit(db, &q, 1, prune_done, r, error_r) == NULL) {
+		free(r);
+		return -1;
+	}
+	return 0;
 }
 
 /* The C tokens path: a read request, tokenising (in the workqueue when

@@ -69,4 +69,13 @@ int store_search_index_check(struct db *db, store_search_check_cb *cb, void *ctx
 int store_search_index_flush(struct db *db, store_search_check_cb *cb, void *ctx,
 			     const char **error_r);
 
+/* Prunes the search lexicon of one account with at least min_deleted
+ * deleted index rows since its last prune (mail_search_lexicon_prune,
+ * schema/0024_search_lexicon_prune.sql): the callback gets the account and
+ * the words deleted (account 0: none to prune), or an error. */
+typedef void store_search_prune_cb(void *ctx, int64_t account_id, int64_t words,
+				   const char *error);
+int store_search_lexicon_prune(struct db *db, uint64_t min_deleted, store_search_prune_cb *cb,
+			       void *ctx, const char **error_r);
+
 #endif

@@ -343,7 +343,8 @@ void worker_run(const struct config *cfg, SSL_CTX *tls_ctx, const struct worker_
 		 * tokenising shares the workqueue, at the same low priority. */
 		w->search_indexer = search_indexer_create(
 			w->base, w->db, w->wq, (unsigned)cfg->search_index_batch,
-			(unsigned)cfg->search_index_pause_ms, 1000 + index * 300);
+			(unsigned)cfg->search_index_pause_ms, cfg->search_lexicon_prune_min,
+			1000 + index * 300);
 		notify_on_change(w->notify, on_mailbox_change, w);
 	}
 	w->auth_cache = auth_cache_create((unsigned)cfg->auth_cache_size,

@@ -66,6 +66,7 @@ static const struct config_option options[] = {
 	OPT(search_index, CFG_BOOL, 0, 1, "yes"),
 	OPT(search_index_batch, CFG_UINT, 1, 10000, "100"),
 	OPT(search_index_pause_ms, CFG_UINT, 0, 600000, "50"),
+	OPT(search_lexicon_prune_min, CFG_UINT, 1, 1000000000, "1000"),
 	OPT(tls_cert, CFG_STRING, 0, 0, ""),
 	OPT(tls_key, CFG_STRING, 0, 0, ""),
 	OPT(user, CFG_STRING, 0, 0, "mailstead"),

@@ -64,6 +64,7 @@ struct config {
 	bool search_index;             /* workers build it */
 	uint64_t search_index_batch;    /* messages per indexing transaction */
 	uint64_t search_index_pause_ms; /* least pause between two batches */
+	uint64_t search_lexicon_prune_min; /* deleted index rows before a prune */
 };
 
 /* Fills cfg with every default. Strings are malloc'd; config_free releases

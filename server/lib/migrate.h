@@ -9,7 +9,7 @@
 
 /* The schema version this build's code needs (the highest migration number
  * it knows of). mailstead-imapd refuses to start below it. */
-#define MIGRATE_SCHEMA_VERSION 23
+#define MIGRATE_SCHEMA_VERSION 24
 
 /* Opens schema_dir for later migrate_apply calls. A daemon opens it while
  * still root: afterwards the files are read relative to this descriptor, so

@@ -13,6 +13,7 @@ import itertools
 import os
 import signal
 import smtplib
+import subprocess
 import time
 import unittest
 
@@ -397,6 +398,89 @@ class LexiconRebuild(unittest.TestCase):
                                  needle)
         finally:
             c.close()
+
+
+class LexiconPrune(unittest.TestCase):
+    """schema/0024: deleted index rows are counted per account, and an
+    idle worker prunes the lexicon of an account with at least
+    search_lexicon_prune_min of them: the words no index row holds any
+    more go, SEARCH answers do not change. A prune never waits for, nor
+    runs beside, a store into the same account's index."""
+
+    def lexicon_has(self, acc, word):
+        return q1("SELECT count(*) FROM search_words WHERE account_id = %d AND word = '%s'"
+                  % (acc, word)) == "1"
+
+    def deleted(self, acc):
+        return int(q1("SELECT coalesce((SELECT deleted FROM search_lexicon_state"
+                      " WHERE account_id = %d), 0)" % acc))
+
+    def expunge(self, addr, uids):
+        c = Client(addr)
+        try:
+            self.assertEqual(c.c.uid("STORE", uids, "+FLAGS.SILENT", "(\\Deleted)")[0], "OK")
+            self.assertEqual(c.c.expunge()[0], "OK")
+        finally:
+            c.close()
+
+    def test_idle_worker_prunes_words_of_deleted_messages(self):
+        restart_imapd("search_lexicon_prune_min=3")
+        try:
+            addr, acc, mb = new_account()
+            deliver(addr, ["one quackgonea", "two quackgoneb", "three quackgonec",
+                           "kept quackkeep"])
+            wait_indexed(acc, mb)
+            self.expunge(addr, "1:3")
+            self.assertEqual(self.deleted(acc), 3)
+            self.assertTrue(self.lexicon_has(acc, "quackgonea"))
+            # New mail makes the indexer work, then idle: flush, prune.
+            deliver(addr, ["later quacknew"])
+            wait_indexed(acc, mb)
+            wait_for(lambda: not self.lexicon_has(acc, "quackgonea"), timeout=30,
+                     what="the prune")
+            for w in ("quackgoneb", "quackgonec", "one", "two", "three"):
+                self.assertFalse(self.lexicon_has(acc, w), w)
+            for w in ("quackkeep", "quacknew", "kept", "later"):
+                self.assertTrue(self.lexicon_has(acc, w), w)
+            self.assertEqual(self.deleted(acc), 0)
+            self.assertIn("pruned from the lexicon of account %d" % acc, imapd.log_text())
+            c = Client(addr)
+            try:
+                for needle in ("quack", "quackgone", "keep", "new"):
+                    self.assertEqual(c.search("TEXT", needle),
+                                     reference(acc, mb, "TEXT", needle), needle)
+            finally:
+                c.close()
+        finally:
+            restart_imapd()
+
+    def test_prune_skips_an_account_a_store_holds(self):
+        addr, acc, mb = new_account()
+        deliver(addr, ["alpha quackheld", "beta"])
+        wait_indexed(acc, mb)
+        self.expunge(addr, "1")
+        key = int(q1("SELECT mail_search_lexicon_key(%d)" % acc))
+        # A store in flight holds the account's lexicon lock (shared).
+        holder = subprocess.Popen(
+            ["runuser", "-u", "mailstead", "--", "psql", "-h", inst.rundir, "-U", "mailstead",
+             "-d", "mailstead", "-AtqX", "-c",
+             "SELECT pg_advisory_xact_lock_shared(1297306456, %d), pg_sleep(4)" % key],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: q1("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                                " AND classid = 1297306456 AND objid = %d" % key) == "1",
+                     timeout=10, what="the held lock")
+            rows = inst.psql("SELECT * FROM mail_search_lexicon_prune(1)")
+            self.assertNotIn(str(acc), [r[0] for r in rows])
+            self.assertTrue(self.lexicon_has(acc, "quackheld"))
+        finally:
+            holder.wait(30)
+        rows = inst.psql("SELECT * FROM mail_search_lexicon_prune(1)")
+        while rows and rows[0][0] != str(acc):  # other tests' accounts first
+            rows = inst.psql("SELECT * FROM mail_search_lexicon_prune(1)")
+        self.assertEqual(rows[0][0], str(acc))
+        self.assertFalse(self.lexicon_has(acc, "quackheld"))
+        self.assertTrue(self.lexicon_has(acc, "beta"))
 
 
 class CombinedKeys(unittest.TestCase):
