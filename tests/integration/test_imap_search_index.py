@@ -454,6 +454,25 @@ class LexiconPrune(unittest.TestCase):
         finally:
             restart_imapd()
 
+    def test_prune_waits_for_a_tenth_of_the_index_rows(self):
+        addr, acc, mb = new_account()
+        deliver(addr, ["msg %d quacktenth%d" % (i, i) for i in range(12)])
+        wait_indexed(acc, mb)
+        self.expunge(addr, "1")
+        # 1 deletion, 11 index rows: not yet (a pass over 11 rows for 1).
+        for _ in range(20):  # every other account qualifying goes first
+            rows = inst.psql("SELECT * FROM mail_search_lexicon_prune(1)")
+            self.assertNotIn(str(acc), [r[0] for r in rows])
+            if not rows:
+                break
+        self.assertTrue(self.lexicon_has(acc, "quacktenth0"))
+        self.expunge(addr, "2")  # 2 deletions, 10 rows: now
+        rows = inst.psql("SELECT * FROM mail_search_lexicon_prune(1)")
+        self.assertEqual(rows[0][0], str(acc))
+        self.assertFalse(self.lexicon_has(acc, "quacktenth0"))
+        self.assertFalse(self.lexicon_has(acc, "quacktenth1"))
+        self.assertTrue(self.lexicon_has(acc, "quacktenth2"))
+
     def test_prune_skips_an_account_a_store_holds(self):
         addr, acc, mb = new_account()
         deliver(addr, ["alpha quackheld", "beta"])
