@@ -382,7 +382,10 @@ class LexiconRebuild(unittest.TestCase):
                   "  WHERE account_id = %d;"
                   " DELETE FROM message_search WHERE account_id = %d;"
                   " DELETE FROM search_words WHERE account_id = %d;"
-                  " COMMIT" % (acc, acc, acc))
+                  " DELETE FROM search_lexicon_state WHERE account_id = %d;"
+                  " COMMIT" % (acc, acc, acc, acc))
+        self.assertEqual(q1("SELECT count(*) FROM search_lexicon_state WHERE account_id = %d"
+                            % acc), "0")
         # The workers notice at their next sweep; a delivery wakes them now.
         deliver(addr, ["a new one quoinknew"])
         wait_indexed(acc, mb)
