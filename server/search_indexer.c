@@ -53,6 +53,8 @@ struct search_indexer {
 	/* After a failed flush, none before this (monotonic ms): a role that
 	 * does not own the indexes must not log a warning per message. */
 	long flush_not_before_ms;
+	/* The same after a failed prune of a lexicon. */
+	long prune_not_before_ms;
 	/* The in-flight step's callback context: detached on destroy. */
 	struct search_indexer **inflight;
 };
@@ -254,9 +256,11 @@ static void prune_done(void *ctx, int64_t account_id, int64_t words, const char 
 		return; /* destroyed meanwhile */
 	ix->inflight = NULL;
 	ix->running = false;
-	if (error != NULL)
-		LOG(WARN, NULL, "search index: cannot prune a lexicon: %s", error);
-	else if (account_id > 0)
+	if (error != NULL) {
+		ix->prune_not_before_ms = now_ms() + SEARCH_INDEXER_FLUSH_BACKOFF_SECONDS * 1000L;
+		LOG(WARN, NULL, "search index: cannot prune a lexicon (next try in %d s): %s",
+		    SEARCH_INDEXER_FLUSH_BACKOFF_SECONDS, error);
+	} else if (account_id > 0)
 		LOG(INFO, NULL, "search index: %lld words of deleted messages pruned from the"
 				" lexicon of account %lld", (long long)words, (long long)account_id);
 	schedule_idle(ix);
@@ -300,7 +304,7 @@ static void flush_done(void *ctx, int pages, const char *error)
 		    SEARCH_INDEXER_FLUSH_BACKOFF_SECONDS, error);
 	} else {
 		LOG(DEBUG, NULL, "search index: %d pending pages merged", pages);
-		if (ix->nqueue == 0 && !ix->sweep) {
+		if (ix->nqueue == 0 && !ix->sweep && now_ms() >= ix->prune_not_before_ms) {
 			prune(ix);
 			return;
 		}

@@ -57,7 +57,7 @@ struct workqueue;
 #define SEARCH_INDEXER_WAKE_MS 100     /* debounce of change notifications */
 #define SEARCH_INDEXER_RETRY_SECONDS 5 /* after a failed step */
 #define SEARCH_INDEXER_FLUSH_MS 2000   /* idle this long: flush the pending lists */
-#define SEARCH_INDEXER_FLUSH_BACKOFF_SECONDS 600 /* no flush this long after one failed */
+#define SEARCH_INDEXER_FLUSH_BACKOFF_SECONDS 600 /* no flush (prune) this long after one failed */
 #define SEARCH_INDEXER_BUSY_FACTOR 3   /* pause / step time while sessions wait */
 #define SEARCH_INDEXER_DELIVERY_FACTOR 19 /* pause / step time during a delivery burst */
 #define SEARCH_INDEXER_BURST_CHANGES 100   /* mailbox changes per second that make a burst */

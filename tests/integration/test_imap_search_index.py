@@ -92,6 +92,12 @@ def uidnext(acc, mb):
                   % (acc, mb)))
 
 
+def function_def(signature):
+    """CREATE OR REPLACE text of a function (psql returns it line by line)."""
+    return "\n".join(r[0] or "" for r in inst.psql(
+        "SELECT pg_get_functiondef('%s'::regprocedure)" % signature))
+
+
 def indexed_uid(acc, mb):
     v = q1("SELECT indexed_uid FROM mailbox_search_state WHERE account_id = %d"
            " AND mailbox_id = %d" % (acc, mb))
@@ -333,8 +339,7 @@ class PendingList(unittest.TestCase):
         """A flush that fails (say, a role that does not own the indexes)
         is logged, then not tried again for 10 minutes: not a warning per
         message."""
-        original = q1("SELECT replace(pg_get_functiondef('mail_search_index_flush()'::regprocedure),"
-                      " E'\\n', ' ')")  # one line: psql splits rows at newlines
+        original = function_def("mail_search_index_flush()")
         inst.psql("CREATE OR REPLACE FUNCTION mail_search_index_flush() RETURNS bigint"
                   " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'flush refused by the test';"
                   " END $$")
@@ -475,6 +480,28 @@ class LexiconPrune(unittest.TestCase):
         self.assertFalse(self.lexicon_has(acc, "quacktenth0"))
         self.assertFalse(self.lexicon_has(acc, "quacktenth1"))
         self.assertTrue(self.lexicon_has(acc, "quacktenth2"))
+
+    def test_failed_prune_warns_once_and_backs_off(self):
+        original = function_def("mail_search_lexicon_prune(bigint)")
+        inst.psql("CREATE OR REPLACE FUNCTION mail_search_lexicon_prune(p_min bigint,"
+                  " OUT r_account bigint, OUT r_words bigint) RETURNS SETOF record"
+                  " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'prune refused by the test';"
+                  " END $$")
+        try:
+            before = imapd.log_text().count("cannot prune a lexicon")
+            addr, acc, mb = new_account()
+            for i in range(3):
+                deliver(addr, ["prunefail round %d" % i])
+                wait_indexed(acc, mb)
+                time.sleep(3)  # idle past SEARCH_INDEXER_FLUSH_MS: flush, then prune
+            text = imapd.log_text()
+            n = text.count("cannot prune a lexicon") - before
+            self.assertIn("prune refused by the test", text)
+            self.assertGreaterEqual(n, 1)
+            self.assertLessEqual(n, 2)
+        finally:
+            inst.psql(original)
+            restart_imapd()
 
     def test_prune_skips_an_account_a_store_holds(self):
         addr, acc, mb = new_account()
