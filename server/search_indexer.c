@@ -128,18 +128,44 @@ static bool enqueue(struct search_indexer *ix, int64_t account_id, int64_t mailb
 	return true;
 }
 
-static void step_done(void *ctx, int indexed, bool more, const char *error)
+/* Every request (step, check, flush, prune) carries a slot pointing at the
+ * indexer, so that search_indexer_destroy can detach a request in flight:
+ * request_begin makes it and marks the indexer running; request_end, first
+ * thing in each callback (or when the submit failed), frees it and returns
+ * the indexer, or NULL when it was destroyed meanwhile. */
+static struct search_indexer **request_begin(struct search_indexer *ix)
+{
+	struct search_indexer **slot = malloc(sizeof(*slot));
+
+	if (slot == NULL)
+		panic("search_indexer: out of memory");
+	*slot = ix;
+	ix->running = true;
+	ix->inflight = slot;
+	return slot;
+}
+
+static struct search_indexer *request_end(void *ctx)
 {
 	struct search_indexer **slot = ctx, *ix = *slot;
+
+	free(slot);
+	if (ix != NULL) {
+		ix->inflight = NULL;
+		ix->running = false;
+	}
+	return ix;
+}
+
+static void step_done(void *ctx, int indexed, bool more, const char *error)
+{
+	struct search_indexer *ix = request_end(ctx);
 	long elapsed, delay, now, window;
 	uint64_t busy;
 	bool delivering, pool_busy;
 
-	free(slot);
 	if (ix == NULL)
 		return; /* destroyed meanwhile */
-	ix->inflight = NULL;
-	ix->running = false;
 	now = now_ms();
 	elapsed = now - ix->started_ms;
 	/* Delivery is busy when it had a batch in flight for at least half
@@ -197,13 +223,10 @@ static void step_done(void *ctx, int indexed, bool more, const char *error)
 
 static void check_done(void *ctx, int ok, const char *error)
 {
-	struct search_indexer **slot = ctx, *ix = *slot;
+	struct search_indexer *ix = request_end(ctx);
 
-	free(slot);
 	if (ix == NULL)
 		return; /* destroyed meanwhile */
-	ix->inflight = NULL;
-	ix->running = false;
 	if (ok < 0) {
 		LOG(WARN, NULL, "search index: cannot check the database's tokens: %s", error);
 		schedule(ix, SEARCH_INDEXER_RETRY_SECONDS * 1000L);
@@ -222,20 +245,13 @@ static void check_done(void *ctx, int ok, const char *error)
  * (schema/0020_search_tokens_c.sql). */
 static void check_tokens(struct search_indexer *ix)
 {
-	struct search_indexer **slot = malloc(sizeof(*slot));
+	struct search_indexer **slot = request_begin(ix);
 	const char *err;
 
-	if (slot == NULL)
-		panic("search_indexer: out of memory");
-	*slot = ix;
-	ix->running = true;
 	if (store_search_index_check(ix->db, check_done, slot, &err) < 0) {
-		free(slot);
-		ix->running = false;
+		request_end(slot);
 		schedule(ix, SEARCH_INDEXER_RETRY_SECONDS * 1000L);
-		return;
 	}
-	ix->inflight = slot;
 }
 
 /* After a flush or a prune: the next step, or sleep. */
@@ -249,13 +265,10 @@ static void schedule_idle(struct search_indexer *ix)
 
 static void prune_done(void *ctx, int64_t account_id, int64_t words, const char *error)
 {
-	struct search_indexer **slot = ctx, *ix = *slot;
+	struct search_indexer *ix = request_end(ctx);
 
-	free(slot);
 	if (ix == NULL)
 		return; /* destroyed meanwhile */
-	ix->inflight = NULL;
-	ix->running = false;
 	if (error != NULL) {
 		ix->prune_not_before_ms = now_ms() + SEARCH_INDEXER_FLUSH_BACKOFF_SECONDS * 1000L;
 		LOG(WARN, NULL, "search index: cannot prune a lexicon (next try in %d s): %s",
@@ -270,31 +283,21 @@ static void prune_done(void *ctx, int64_t account_id, int64_t words, const char 
  * (schema/0024_search_lexicon_prune.sql). */
 static void prune(struct search_indexer *ix)
 {
-	struct search_indexer **slot = malloc(sizeof(*slot));
+	struct search_indexer **slot = request_begin(ix);
 	const char *err;
 
-	if (slot == NULL)
-		panic("search_indexer: out of memory");
-	*slot = ix;
-	ix->running = true;
 	if (store_search_lexicon_prune(ix->db, ix->prune_min, prune_done, slot, &err) < 0) {
-		free(slot);
-		ix->running = false;
+		request_end(slot);
 		schedule_idle(ix);
-		return;
 	}
-	ix->inflight = slot;
 }
 
 static void flush_done(void *ctx, int pages, const char *error)
 {
-	struct search_indexer **slot = ctx, *ix = *slot;
+	struct search_indexer *ix = request_end(ctx);
 
-	free(slot);
 	if (ix == NULL)
 		return; /* destroyed meanwhile */
-	ix->inflight = NULL;
-	ix->running = false;
 	/* Not retried at once: inserts merge a full list themselves, and
 	 * autovacuum merges them too. */
 	ix->dirty = false;
@@ -315,21 +318,14 @@ static void flush_done(void *ctx, int pages, const char *error)
 /* Merges the GIN pending lists (schema/0022_search_gin_batch.sql). */
 static void flush(struct search_indexer *ix)
 {
-	struct search_indexer **slot = malloc(sizeof(*slot));
+	struct search_indexer **slot = request_begin(ix);
 	const char *err;
 
-	if (slot == NULL)
-		panic("search_indexer: out of memory");
-	*slot = ix;
-	ix->running = true;
 	if (store_search_index_flush(ix->db, flush_done, slot, &err) < 0) {
-		free(slot);
-		ix->running = false;
+		request_end(slot);
 		ix->dirty = false; /* no connection up: as a failed flush */
 		schedule(ix, ix->next_sweep_ms - now_ms());
-		return;
 	}
-	ix->inflight = slot;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -374,22 +370,15 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		schedule(ix, ix->next_sweep_ms - now_ms());
 		return;
 	}
-	slot = malloc(sizeof(*slot));
-	if (slot == NULL)
-		panic("search_indexer: out of memory");
-	*slot = ix;
-	ix->running = true;
+	slot = request_begin(ix);
 	ix->started_ms = now_ms();
 	if (store_search_index_step(ix->db, ix->batch, ix->c_tokens > 0, ix->wq, ix->cur_account,
 				    ix->cur_mailbox, step_done, slot, &err) < 0) {
 		/* No connection up: a sweep later catches up. */
-		free(slot);
-		ix->running = false;
+		request_end(slot);
 		ix->sweep = true;
 		schedule(ix, SEARCH_INDEXER_RETRY_SECONDS * 1000L);
-		return;
 	}
-	ix->inflight = slot;
 }
 
 struct search_indexer *search_indexer_create(struct event_base *base, struct db *db,

@@ -98,6 +98,31 @@ def function_def(signature):
         "SELECT pg_get_functiondef('%s'::regprocedure)" % signature))
 
 
+def assert_failure_backs_off(test, signature, header, warning):
+    """Makes the idle worker's function `signature` (declared as `header`)
+    fail, delivers and idles three times, and checks the warning came at
+    most once per worker (each then backs off for 10 minutes); restores
+    the function and restarts the workers, ending their back-off."""
+    original = function_def(signature)
+    inst.psql("CREATE OR REPLACE FUNCTION %s LANGUAGE plpgsql AS"
+              " $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$" % header)
+    try:
+        before = imapd.log_text().count(warning)
+        addr, acc, mb = new_account()
+        for i in range(3):
+            deliver(addr, ["backoff round %d" % i])
+            wait_indexed(acc, mb)
+            time.sleep(3)  # idle past SEARCH_INDEXER_FLUSH_MS: flush, then prune
+        text = imapd.log_text()
+        n = text.count(warning) - before
+        test.assertIn("refused by the test", text)
+        test.assertGreaterEqual(n, 1)
+        test.assertLessEqual(n, 2)
+    finally:
+        inst.psql(original)
+        restart_imapd()
+
+
 def indexed_uid(acc, mb):
     v = q1("SELECT indexed_uid FROM mailbox_search_state WHERE account_id = %d"
            " AND mailbox_id = %d" % (acc, mb))
@@ -339,26 +364,9 @@ class PendingList(unittest.TestCase):
         """A flush that fails (say, a role that does not own the indexes)
         is logged, then not tried again for 10 minutes: not a warning per
         message."""
-        original = function_def("mail_search_index_flush()")
-        inst.psql("CREATE OR REPLACE FUNCTION mail_search_index_flush() RETURNS bigint"
-                  " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'flush refused by the test';"
-                  " END $$")
-        try:
-            before = imapd.log_text().count("cannot flush the pending lists")
-            addr, acc, mb = new_account()
-            for i in range(3):
-                deliver(addr, ["flushfail round %d" % i])
-                wait_indexed(acc, mb)
-                time.sleep(3)  # idle past SEARCH_INDEXER_FLUSH_MS
-            text = imapd.log_text()
-            n = text.count("cannot flush the pending lists") - before
-            self.assertIn("flush refused by the test", text)
-            # Each of the two workers fails at most once, then backs off.
-            self.assertGreaterEqual(n, 1)
-            self.assertLessEqual(n, 2)
-        finally:
-            inst.psql(original)
-            restart_imapd()  # the workers' 10-minute back-off ends with them
+        assert_failure_backs_off(self, "mail_search_index_flush()",
+                                 "mail_search_index_flush() RETURNS bigint",
+                                 "cannot flush the pending lists")
 
 
 class LexiconRebuild(unittest.TestCase):
@@ -482,26 +490,10 @@ class LexiconPrune(unittest.TestCase):
         self.assertTrue(self.lexicon_has(acc, "quacktenth2"))
 
     def test_failed_prune_warns_once_and_backs_off(self):
-        original = function_def("mail_search_lexicon_prune(bigint)")
-        inst.psql("CREATE OR REPLACE FUNCTION mail_search_lexicon_prune(p_min bigint,"
-                  " OUT r_account bigint, OUT r_words bigint) RETURNS SETOF record"
-                  " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'prune refused by the test';"
-                  " END $$")
-        try:
-            before = imapd.log_text().count("cannot prune a lexicon")
-            addr, acc, mb = new_account()
-            for i in range(3):
-                deliver(addr, ["prunefail round %d" % i])
-                wait_indexed(acc, mb)
-                time.sleep(3)  # idle past SEARCH_INDEXER_FLUSH_MS: flush, then prune
-            text = imapd.log_text()
-            n = text.count("cannot prune a lexicon") - before
-            self.assertIn("prune refused by the test", text)
-            self.assertGreaterEqual(n, 1)
-            self.assertLessEqual(n, 2)
-        finally:
-            inst.psql(original)
-            restart_imapd()
+        assert_failure_backs_off(self, "mail_search_lexicon_prune(bigint)",
+                                 "mail_search_lexicon_prune(p_min bigint, OUT r_account bigint,"
+                                 " OUT r_words bigint) RETURNS SETOF record",
+                                 "cannot prune a lexicon")
 
     def test_prune_skips_an_account_a_store_holds(self):
         addr, acc, mb = new_account()
